@@ -1,0 +1,47 @@
+# A thin wrapper over CMake so that the README's two commands work on a fresh machine.
+#   make run   - installs missing packages, builds, starts `weft echo --listen tcp:8000`
+#   make test  - installs missing packages, builds and runs every test (gcc, -Werror), then again
+#                under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
+#   make install PREFIX=/usr/local
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-asan run test test-fast test-asan install clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWEFT_WERROR=ON \
+		-DWEFT_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: build
+	@echo "weft echo is listening on 127.0.0.1:8000; talk to it with:  nc 127.0.0.1 8000   (Ctrl-C stops it)"
+	@$(BUILD)/weft echo --listen tcp:8000:interface=127.0.0.1
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) -LE no-sanitizer
+
+test: test-fast test-asan
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
