@@ -75,19 +75,26 @@ typedef void (*weft_log_observer_fn)(const weft_log_event *ev, void *user);
  * WEFT_ENOMEM. Free with weft_log_publisher_free. */
 int weft_log_publisher_new(weft_log_publisher **out);
 
-/* Frees the publisher; its observers' user data is not touched (the caller owns it). */
+/* Frees the publisher; its observers' user data is not touched (the caller owns it). Must not be
+ * called from inside one of its observers. */
 void weft_log_publisher_free(weft_log_publisher *p);
 
-/* Adds an observer that receives events at min_level or above. Returns 0, WEFT_ENOMEM, or
- * WEFT_EINVAL for a NULL fn. The same (fn, user) pair may be added once. */
+/* Adds an observer that receives events at min_level or above. Returns 0, WEFT_ENOMEM,
+ * WEFT_EINVAL for a NULL fn or a min_level out of range, or WEFT_EEXIST if the same (fn, user)
+ * pair is already there. May be called from inside an observer: the new one sees the next
+ * event, not the one being delivered. */
 int weft_log_add_observer(weft_log_publisher *p, weft_log_level min_level, weft_log_observer_fn fn,
                           void *user);
 
-/* Removes the observer added with (fn, user). Returns 0 or WEFT_ENOENT. */
+/* Removes the observer added with (fn, user). Returns 0 or WEFT_ENOENT. May be called from inside
+ * an observer (even for itself): a removed observer is not called again, not even for the event
+ * being delivered. When the last observer goes, the stderr default applies again. */
 int weft_log_remove_observer(weft_log_publisher *p, weft_log_observer_fn fn, void *user);
 
-/* Emits an event built from fields (terminated by a WEFT_LOG_END field). Cheap when nobody
- * listens at that level: nothing is formatted. */
+/* Emits an event built from fields (terminated by a WEFT_LOG_END field; fields may be NULL for
+ * none). Cheap when nobody listens at that level: nothing is formatted and the clock is not read.
+ * A NULL p behaves as a publisher with no observer (the stderr default); a NULL ns or format is
+ * taken as "". Observers run synchronously, in the order they were added. */
 void weft_log_emitv(weft_log_publisher *p, weft_log_level level, const char *ns, const char *format,
                     const weft_log_field *fields);
 
@@ -98,18 +105,31 @@ void weft_log_emit(weft_log_publisher *p, weft_log_level level, const char *ns, 
 /* True if some observer (or the default) would receive an event at level. */
 int weft_log_enabled(const weft_log_publisher *p, weft_log_level level);
 
-/* Renders an event's message (format with fields substituted) into buf, always NUL-terminated.
- * Returns the length the whole message needs, like snprintf. Unknown {names} stay as written. */
+/* Renders an event's message (format with fields substituted) into buf, always NUL-terminated
+ * (buf may be NULL when size is 0). Returns the length the whole message needs, like snprintf.
+ * "{name}" is replaced by the first field with that key: STR as is (NULL as "(null)"), INT and
+ * UINT in decimal, DOUBLE with %g, ERR as weft_strerror(code). Unknown {names} and lone braces
+ * stay as written; "{{" and "}}" give literal braces. No format specs ("{x:>8}"). */
 size_t weft_log_format_message(const weft_log_event *ev, char *buf, size_t size);
 
-/* Observers provided by weft. Each writes one line per event to the FILE passed as user, and
- * flushes it. Text: "2026-11-25T17:00:00.123Z [weft.tcp#warn] message". JSON lines: one object
- * per event with "time", "level", "namespace", "format", "text" and every field by its key. */
+/* Observers provided by weft. Each writes one line per event to the FILE passed as user (stderr
+ * if NULL), holding the FILE's lock for the line so lines from several threads do not mix, and
+ * flushes it.
+ * Text: "2026-11-25T17:00:00.123Z [weft.tcp#warn] message" (UTC, milliseconds); the message is
+ * written as rendered, unescaped.
+ * JSON lines: one object per event with "time" (seconds since the epoch, a number), "level" (its
+ * name), "namespace", "format", "text" (the rendered message), then every field by its key: INT,
+ * UINT and DOUBLE as numbers (non-finite doubles as null), STR as a string (NULL as null), ERR as
+ * {"code":-111,"name":"ECONNREFUSED","message":"connection refused"}. Strings are escaped per
+ * RFC 8259: '"' and '\' with a backslash, control characters as \u00XX, and bytes that are not
+ * valid UTF-8 as \ufffd, so every line is valid JSON. A field whose key is NULL, repeats an
+ * earlier field's, or is one of the five names above is left out of the object. */
 void weft_log_text_observer(const weft_log_event *ev, void *file);
 void weft_log_json_observer(const weft_log_event *ev, void *file);
 
-/* Returns "debug", "info", "warn", "error" or "critical"; weft_log_level_parse is the reverse
- * (returns 0 and sets *out, or WEFT_EINVAL). */
+/* Returns "debug", "info", "warn", "error" or "critical" ("unknown" for a value out of range);
+ * weft_log_level_parse is the reverse, ignoring case and also taking "warning" (returns 0 and
+ * sets *out, or WEFT_EINVAL). */
 const char *weft_log_level_name(weft_log_level level);
 int weft_log_level_parse(const char *name, weft_log_level *out);
 
