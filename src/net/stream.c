@@ -1,0 +1,285 @@
+/* stream.c: a connected TCP or Unix socket as a transport (twisted.internet.tcp.Connection).
+ *
+ * Reads go through the reactor's shared buffer straight to data_received. Writes are copied to
+ * a chunk queue and leave in one writev per turn (the flush list runs just before the reactor
+ * waits) or when the socket becomes writable again. connection_lost is always delivered from a
+ * task, never inside the caller of abort or lose, and the transport is freed after it returns. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "net/stream.h"
+#include "weft/errors.h"
+
+#define MAX_IOV 64
+/* A write at least this big into an empty queue goes to the kernel at once, without a copy:
+ * there is nothing to gather it with, and it saves a memcpy of bulk data. */
+#define DIRECT_WRITE_MIN (64u * 1024u)
+
+typedef struct stream {
+  weft_transport base;
+  weft__io io;
+  weft__task flush_task;
+  weft__task lost_task;
+  weft__chunkq out;
+  int lost_reason;
+  uint8_t kind;
+  bool fd_closed, read_eof, shut_done, want_write;
+} stream;
+
+#define FROM_FIELD(ptr, field) ((stream *)((char *)(ptr) - offsetof(stream, field)))
+
+static void close_now(stream *s, int reason);
+
+static void update_interest(stream *s) {
+  if (s->fd_closed) return;
+  unsigned ev = 0;
+  if (!s->base.reading_paused && !s->read_eof && !s->base.closing) ev |= WEFT__READ;
+  if (s->want_write) ev |= WEFT__WRITE;
+  int rc = weft__io_set(s->base.r, &s->io, ev);
+  if (rc) close_now(s, rc);
+}
+
+static void deliver_lost(weft__task *task) {
+  stream *s = FROM_FIELD(task, lost_task);
+  weft_reactor *r = s->base.r;
+  weft__proto_lost(&s->base, s->lost_reason);
+  weft__handle_unref(r);
+  weft__free(s);
+}
+
+static void close_now(stream *s, int reason) {
+  if (s->fd_closed) return;
+  weft_reactor *r = s->base.r;
+  weft__io_stop(r, &s->io);
+  close(s->io.fd);
+  s->fd_closed = true;
+  weft__chunkq_clear(&s->out, &r->chunks);
+  s->base.buffered = 0;
+  weft__task_cancel(r, &s->flush_task);
+  s->lost_reason = reason;
+  weft__transport_lost(&s->base);
+  weft__task_queue(r, &s->lost_task);
+}
+
+/* Both directions are finished: close cleanly. */
+static bool maybe_finish(stream *s) {
+  if (s->out.len > 0) return false;
+  if (s->base.closing || (s->read_eof && s->shut_done)) {
+    close_now(s, WEFT_REASON_CLEAN);
+    return true;
+  }
+  return false;
+}
+
+static void flush(stream *s) {
+  weft_reactor *r = s->base.r;
+  while (s->out.len > 0) {
+    struct iovec iov[MAX_IOV];
+    int n = weft__chunkq_peek(&s->out, iov, MAX_IOV);
+    ssize_t w = writev(s->io.fd, iov, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      close_now(s, -errno);
+      return;
+    }
+    weft__chunkq_consume(&s->out, &r->chunks, (size_t)w);
+    s->base.buffered = s->out.len;
+  }
+  bool pending = s->out.len > 0;
+  if (pending != s->want_write) {
+    s->want_write = pending;
+    update_interest(s);
+    if (s->fd_closed) return;
+  }
+  weft__transport_buffer_changed(&s->base);
+  if (s->fd_closed || pending) return;
+  if (s->base.write_shut && !s->shut_done) {
+    s->shut_done = true;
+    shutdown(s->io.fd, SHUT_WR);
+    if (s->base.proto.cb && s->base.proto.cb->write_connection_lost)
+      s->base.proto.cb->write_connection_lost(&s->base, s->base.proto.user);
+  }
+  maybe_finish(s);
+}
+
+static void flush_task(weft__task *task) { flush(FROM_FIELD(task, flush_task)); }
+
+static void schedule_flush(stream *s) {
+  if (!s->want_write && !s->fd_closed) weft__flush_queue(s->base.r, &s->flush_task);
+}
+
+static void on_eof(stream *s) {
+  s->read_eof = true;
+  update_interest(s);
+  if (s->base.proto.cb && s->base.proto.cb->read_connection_lost) {
+    s->base.proto.cb->read_connection_lost(&s->base, s->base.proto.user);
+    if (!s->fd_closed && s->shut_done) maybe_finish(s);
+  } else {
+    /* not half-closeable: send what is queued, then close cleanly */
+    weft_transport_lose_connection(&s->base);
+  }
+}
+
+static void do_read(stream *s) {
+  size_t size;
+  void *buf = weft__reactor_read_buffer(s->base.r, &size);
+  if (!buf) {
+    close_now(s, WEFT_ENOMEM);
+    return;
+  }
+  ssize_t n = read(s->io.fd, buf, size);
+  if (n > 0) {
+    if (s->base.proto.cb && s->base.proto.cb->data_received)
+      s->base.proto.cb->data_received(&s->base, buf, (size_t)n, s->base.proto.user);
+  } else if (n == 0) {
+    on_eof(s);
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    close_now(s, -errno);
+  }
+}
+
+static void on_io(weft__io *io, unsigned revents) {
+  stream *s = (stream *)((char *)io - offsetof(stream, io));
+  if ((revents & WEFT__READ) && !s->base.reading_paused && !s->read_eof && !s->base.closing) do_read(s);
+  if (s->fd_closed) return;
+  if ((revents & WEFT__WRITE) && s->want_write) flush(s);
+}
+
+/* ---- the transport table ---- */
+
+static int queue_output(stream *s, const struct iovec *iov, int iovcnt, size_t total) {
+  int rc = weft__chunkq_append(&s->out, &s->base.r->chunks, iov, iovcnt, total);
+  if (rc) return rc;
+  s->base.buffered = s->out.len;
+  schedule_flush(s);
+  weft__transport_buffer_changed(&s->base);
+  return 0;
+}
+
+static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size_t total) {
+  stream *s = (stream *)t;
+  if (s->out.len > 0 || total < DIRECT_WRITE_MIN || iovcnt > MAX_IOV)
+    return queue_output(s, iov, iovcnt, total);
+  ssize_t w = writev(s->io.fd, iov, iovcnt);
+  if (w < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      close_now(s, -errno);
+      return 0; /* the loss is reported through connection_lost, as for a queued write */
+    }
+    w = 0;
+  }
+  size_t done = (size_t)w;
+  if (done == total) return 0;
+  /* queue what the kernel did not take */
+  struct iovec rest[MAX_IOV];
+  int k = 0;
+  for (int i = 0; i < iovcnt; i++) {
+    if (done >= iov[i].iov_len) {
+      done -= iov[i].iov_len;
+      continue;
+    }
+    rest[k].iov_base = (char *)iov[i].iov_base + done;
+    rest[k++].iov_len = iov[i].iov_len - done;
+    done = 0;
+  }
+  return queue_output(s, rest, k, total - (size_t)w);
+}
+
+static void st_lose(weft_transport *t) {
+  stream *s = (stream *)t;
+  update_interest(s); /* stop reading, as Twisted's loseConnection does */
+  if (s->out.len == 0) close_now(s, WEFT_REASON_CLEAN);
+  /* otherwise flush() closes once the queue is empty */
+}
+
+static void st_abort(weft_transport *t) {
+  stream *s = (stream *)t;
+  t->closing = true;
+  close_now(s, WEFT_EABORTED);
+}
+
+static int st_shutdown_write(weft_transport *t) {
+  stream *s = (stream *)t;
+  if (s->out.len == 0) weft__flush_queue(t->r, &s->flush_task);
+  return 0;
+}
+
+static void st_set_reading(weft_transport *t, bool on) {
+  (void)on; /* the wanted state is in t->reading_paused */
+  update_interest((stream *)t);
+}
+
+static int st_get_peer(weft_transport *t, weft_address *out) {
+  stream *s = (stream *)t;
+  if (s->fd_closed) return WEFT_ENOTCONN;
+  out->len = sizeof out->u;
+  return getpeername(s->io.fd, &out->u.sa, &out->len) < 0 ? -errno : 0;
+}
+
+static int st_get_host(weft_transport *t, weft_address *out) {
+  stream *s = (stream *)t;
+  if (s->fd_closed) return WEFT_ENOTCONN;
+  out->len = sizeof out->u;
+  return getsockname(s->io.fd, &out->u.sa, &out->len) < 0 ? -errno : 0;
+}
+
+static int st_set_option(weft_transport *t, int option, bool on) {
+  stream *s = (stream *)t;
+  int v = on;
+  if (s->fd_closed) return WEFT_ENOTCONN;
+  if (option == WEFT__OPT_NODELAY) {
+    if (s->kind != WEFT__STREAM_TCP) return WEFT_ENOTSUP;
+    return setsockopt(s->io.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? -errno : 0;
+  }
+  if (option == WEFT__OPT_KEEPALIVE) {
+    if (s->kind != WEFT__STREAM_TCP) return WEFT_ENOTSUP;
+    return setsockopt(s->io.fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) < 0 ? -errno : 0;
+  }
+  return WEFT_EINVAL;
+}
+
+static const weft__transport_ops stream_ops = {
+    .write = st_write,
+    .lose_connection = st_lose,
+    .abort_connection = st_abort,
+    .shutdown_write = st_shutdown_write,
+    .set_reading = st_set_reading,
+    .get_peer = st_get_peer,
+    .get_host = st_get_host,
+    .set_option = st_set_option,
+};
+
+int weft__stream_start(weft_reactor *r, int fd, weft__stream_kind kind, const weft_factory *f,
+                       const weft_address *peer) {
+  stream *s = weft__calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return WEFT_ENOMEM;
+  }
+  weft__transport_init(&s->base, &stream_ops, r);
+  s->io.fd = fd;
+  s->io.cb = on_io;
+  s->flush_task.fn = flush_task;
+  s->lost_task.fn = deliver_lost;
+  s->kind = (uint8_t)kind;
+  if (kind == WEFT__STREAM_TCP) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  /* watch first: once a protocol is built it must see connection_made and connection_lost */
+  int rc = weft__io_set(r, &s->io, WEFT__READ);
+  if (rc == 0 && (rc = f->build_protocol(f->user, peer, &s->base.proto)) != 0) weft__io_stop(r, &s->io);
+  if (rc) {
+    close(fd);
+    weft__free(s);
+    return rc;
+  }
+  weft__handle_ref(r);
+  weft__proto_made(&s->base);
+  return 0;
+}

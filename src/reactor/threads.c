@@ -1,0 +1,54 @@
+/* threads.c: call_from_thread, the reactor's one thread-safe entry (Twisted's
+ * callFromThread): a locked queue plus a wake-up of the reactor's eventfd or pipe. */
+#include "base/alloc.h"
+#include "reactor/reactor_internal.h"
+#include "weft/errors.h"
+
+struct weft__thread_call {
+  weft__thread_call *next;
+  weft_callback fn;
+  void *arg;
+};
+
+int weft_reactor_call_from_thread(weft_reactor *r, weft_callback fn, void *arg) {
+  weft__thread_call *c = weft__malloc(sizeof *c);
+  if (!c) return WEFT_ENOMEM;
+  c->next = NULL;
+  c->fn = fn;
+  c->arg = arg;
+  pthread_mutex_lock(&r->thread_lock);
+  bool was_empty = r->thread_head == NULL;
+  if (r->thread_tail) r->thread_tail->next = c;
+  else r->thread_head = c;
+  r->thread_tail = c;
+  pthread_mutex_unlock(&r->thread_lock);
+  /* one wake-up per batch: the reactor drains the whole queue when it wakes */
+  if (was_empty) weft__reactor_wakeup(r);
+  return 0;
+}
+
+void weft__threads_drain(weft_reactor *r) {
+  pthread_mutex_lock(&r->thread_lock);
+  weft__thread_call *c = r->thread_head;
+  r->thread_head = r->thread_tail = NULL;
+  pthread_mutex_unlock(&r->thread_lock);
+  while (c) {
+    weft__thread_call *next = c->next;
+    c->fn(c->arg);
+    weft__free(c);
+    c = next;
+  }
+}
+
+void weft__threads_destroy(weft_reactor *r) {
+  /* calls that never ran are dropped, as Twisted drops them when the reactor is gone */
+  pthread_mutex_lock(&r->thread_lock);
+  weft__thread_call *c = r->thread_head;
+  r->thread_head = r->thread_tail = NULL;
+  pthread_mutex_unlock(&r->thread_lock);
+  while (c) {
+    weft__thread_call *next = c->next;
+    weft__free(c);
+    c = next;
+  }
+}
