@@ -23,6 +23,7 @@ struct weft_listening_port {
   weft_delayed_call *retry;
   int batch;
   double emfile_retry;
+  int starved; /* retries since descriptors ran out (0: accepting normally) */
   bool is_unix, fake, unlink_on_close;
 };
 
@@ -61,12 +62,17 @@ static void on_accept(weft__io *io, unsigned revents) {
         /* out of resources: stop watching, let the backlog hold clients, retry later */
         weft__io_set(p->r, io, 0);
         p->retry = weft_reactor_call_later(p->r, p->emfile_retry, resume_accepting, p);
-        log_accept(p, WEFT_LOG_WARN, "accept on {address} failed: {error}; pausing accepts for {retry}s", -err);
+        if (p->starved++ == 0) /* once per episode, not once per retry */
+          log_accept(p, WEFT_LOG_WARN, "accept on {address} failed: {error}; pausing accepts, retrying every {retry}s", -err);
         if (!p->retry) weft__io_set(p->r, io, WEFT__READ);
         return;
       }
       log_accept(p, WEFT_LOG_ERROR, "accept on {address} failed: {error}", -err);
       return;
+    }
+    if (p->starved) {
+      log_accept(p, WEFT_LOG_INFO, "accepting on {address} again", 0);
+      p->starved = 0;
     }
     int rc = weft__stream_start(p->r, fd, p->is_unix ? WEFT__STREAM_UNIX : WEFT__STREAM_TCP, p->f, &peer);
     if (rc) log_accept(p, WEFT_LOG_DEBUG, "connection on {address} not started: {error}", rc);
