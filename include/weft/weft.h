@@ -1,0 +1,19 @@
+/* weft.h: every public header of weft at once. */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include "weft/address.h"
+#include "weft/errors.h"
+#include "weft/log.h"
+#include "weft/protocol.h"
+#include "weft/reactor.h"
+#include "weft/tcp.h"
+#include "weft/transport.h"
+#include "weft/udp.h"
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+#define WEFT_VERSION_STRING "0.1.0"
+
+#endif
