@@ -27,7 +27,7 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 run: build
-	@echo "weft echo is listening on 127.0.0.1:8000; talk to it with:  nc 127.0.0.1 8000   (Ctrl-C stops it)"
+	@echo "weft echo is listening on 127.0.0.1:8000; talk to it with:  nc 127.0.0.1 8000  (or telnet 127.0.0.1 8000); Ctrl-C stops it"
 	@$(BUILD)/weft echo --listen tcp:8000:interface=127.0.0.1
 
 test-fast: build

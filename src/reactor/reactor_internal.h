@@ -93,8 +93,15 @@ void *weft__reactor_read_buffer(weft_reactor *r, size_t *size);
 void weft__reactor_wakeup(weft_reactor *r);
 
 /* Timer internals (timers.c) used by reactor.c. */
+/* A heap entry keeps its call's keys inline, so sifting compares without touching the calls. */
+typedef struct weft__timer_slot {
+  int64_t when;
+  uint64_t seq;
+  weft_delayed_call *dc;
+} weft__timer_slot;
+
 typedef struct weft__timer_heap {
-  weft_delayed_call **items;
+  weft__timer_slot *items;
   size_t len, cap;
   uint64_t next_seq;
   weft_delayed_call *pool; /* freed calls, reused to keep call_later allocation-free */

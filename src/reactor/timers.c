@@ -1,8 +1,11 @@
-/* timers.c: delayed calls in a binary heap (twisted.internet.base.DelayedCall and callLater).
+/* timers.c: delayed calls in a heap (twisted.internet.base.DelayedCall and callLater).
  *
  * Ordered by deadline, then by scheduling sequence, so calls due together run in the order they
- * were made. A call knows its heap slot, so cancel and reset are O(log n). Freed calls go to a
- * per-reactor pool, so scheduling in the steady state allocates nothing. */
+ * were made. The heap is 4-ary with each entry's keys stored inline: half the depth of a binary
+ * heap, and comparisons that stay in the heap array instead of chasing a pointer per level (with
+ * a million timers that is the difference between cache hits and misses). A call knows its heap
+ * slot, so cancel and reset are O(log n). Freed calls go to a per-reactor pool, so scheduling in
+ * the steady state allocates nothing. */
 #include <stdint.h>
 
 #include "base/alloc.h"
@@ -10,6 +13,7 @@
 #include "weft/errors.h"
 
 #define NOT_IN_HEAP SIZE_MAX
+#define ARITY 4
 #define POOL_MAX 4096
 
 struct weft_delayed_call {
@@ -32,7 +36,7 @@ void weft__timers_init(weft__timer_heap *h) {
 }
 
 void weft__timers_destroy(weft__timer_heap *h) {
-  for (size_t i = 0; i < h->len; i++) weft__free(h->items[i]);
+  for (size_t i = 0; i < h->len; i++) weft__free(h->items[i].dc);
   weft__free(h->items);
   while (h->pool) {
     weft_delayed_call *n = h->pool->next_free;
@@ -42,59 +46,62 @@ void weft__timers_destroy(weft__timer_heap *h) {
   weft__timers_init(h);
 }
 
-static bool before(const weft_delayed_call *a, const weft_delayed_call *b) {
+static bool before(const weft__timer_slot *a, const weft__timer_slot *b) {
   return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static void place(weft__timer_heap *h, size_t i, weft_delayed_call *dc) {
-  h->items[i] = dc;
-  dc->slot = i;
+static void place(weft__timer_heap *h, size_t i, weft__timer_slot e) {
+  h->items[i] = e;
+  e.dc->slot = i;
 }
 
 static void sift_up(weft__timer_heap *h, size_t i) {
-  weft_delayed_call *dc = h->items[i];
+  weft__timer_slot e = h->items[i];
   while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!before(dc, h->items[parent])) break;
+    size_t parent = (i - 1) / ARITY;
+    if (!before(&e, &h->items[parent])) break;
     place(h, i, h->items[parent]);
     i = parent;
   }
-  place(h, i, dc);
+  place(h, i, e);
 }
 
 static void sift_down(weft__timer_heap *h, size_t i) {
-  weft_delayed_call *dc = h->items[i];
+  weft__timer_slot e = h->items[i];
   for (;;) {
-    size_t child = 2 * i + 1;
-    if (child >= h->len) break;
-    if (child + 1 < h->len && before(h->items[child + 1], h->items[child])) child++;
-    if (!before(h->items[child], dc)) break;
-    place(h, i, h->items[child]);
-    i = child;
+    size_t first = ARITY * i + 1;
+    if (first >= h->len) break;
+    size_t last = first + ARITY < h->len ? first + ARITY : h->len;
+    size_t best = first;
+    for (size_t c = first + 1; c < last; c++)
+      if (before(&h->items[c], &h->items[best])) best = c;
+    if (!before(&h->items[best], &e)) break;
+    place(h, i, h->items[best]);
+    i = best;
   }
-  place(h, i, dc);
+  place(h, i, e);
 }
 
 static int heap_push(weft__timer_heap *h, weft_delayed_call *dc) {
   if (h->len == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 64;
-    weft_delayed_call **items = weft__realloc(h->items, cap * sizeof *items);
+    weft__timer_slot *items = weft__realloc(h->items, cap * sizeof *items);
     if (!items) return WEFT_ENOMEM;
     h->items = items;
     h->cap = cap;
   }
-  place(h, h->len++, dc);
-  sift_up(h, h->len - 1);
+  h->items[h->len] = (weft__timer_slot){dc->when, dc->seq, dc};
+  sift_up(h, h->len++);
   return 0;
 }
 
 static void heap_remove(weft__timer_heap *h, weft_delayed_call *dc) {
   size_t i = dc->slot;
   dc->slot = NOT_IN_HEAP;
-  weft_delayed_call *last = h->items[--h->len];
+  weft__timer_slot last = h->items[--h->len];
   if (i == h->len) return;
   place(h, i, last);
-  if (i > 0 && before(last, h->items[(i - 1) / 2])) sift_up(h, i);
+  if (i > 0 && before(&last, &h->items[(i - 1) / ARITY])) sift_up(h, i);
   else sift_down(h, i);
 }
 
@@ -155,6 +162,8 @@ static int reschedule(weft_delayed_call *dc, int64_t when) {
   dc->when = when;
   dc->seq = h->next_seq++;
   if (dc->slot == NOT_IN_HEAP) return heap_push(h, dc);
+  h->items[dc->slot].when = when;
+  h->items[dc->slot].seq = dc->seq;
   sift_up(h, dc->slot);
   sift_down(h, dc->slot);
   return 0;
@@ -175,7 +184,7 @@ double weft_delayed_call_time(const weft_delayed_call *dc) { return (double)dc->
 
 int64_t weft__timers_next(const weft__timer_heap *h, int64_t now) {
   if (h->len == 0) return -1;
-  int64_t d = h->items[0]->when - now;
+  int64_t d = h->items[0].when - now;
   return d > 0 ? d : 0;
 }
 
@@ -185,8 +194,8 @@ int weft__timers_run(weft_reactor *r, weft__timer_heap *h, int64_t now) {
   uint64_t limit = h->next_seq;
   int ran = 0;
   while (h->len > 0) {
-    weft_delayed_call *dc = h->items[0];
-    if (dc->when > now || dc->seq >= limit) break;
+    if (h->items[0].when > now || h->items[0].seq >= limit) break;
+    weft_delayed_call *dc = h->items[0].dc;
     heap_remove(h, dc);
     dc->running = true;
     dc->fn(dc->arg);
