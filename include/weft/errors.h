@@ -28,6 +28,7 @@ extern "C" {
   X(ENFILE, -ENFILE, "file table overflow")                                                       \
   X(EMFILE, -EMFILE, "too many open files")                                                       \
   X(ENOSPC, -ENOSPC, "no space left on device")                                                   \
+  X(ENODEV, -ENODEV, "no such device")                                                            \
   X(EPIPE, -EPIPE, "broken pipe")                                                                 \
   X(ERANGE, -ERANGE, "result out of range")                                                       \
   X(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                                                 \
