@@ -49,7 +49,8 @@ int weft_unix_listen(weft_listening_port **out, weft_reactor *r, const char *pat
 int weft_listening_port_address(const weft_listening_port *p, weft_address *out);
 
 /* Stops listening and frees the port; connections it accepted live on. The factory's
- * stop_factory is called. */
+ * stop_factory is called. Safe inside the port's own build_protocol or connection_made (to
+ * serve a single client, say): no further connection is accepted. */
 void weft_listening_port_close(weft_listening_port *p);
 
 typedef struct weft_connect_options {

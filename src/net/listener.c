@@ -25,6 +25,9 @@ struct weft_listening_port {
   double emfile_retry;
   int starved; /* retries since descriptors ran out (0: accepting normally) */
   bool is_unix, fake, unlink_on_close;
+  /* inside on_accept: a close from build_protocol or connection_made (Twisted allows
+   * stopListening there) must leave the struct for on_accept to free */
+  bool in_accept, closed;
 };
 
 void weft_listen_options_init(weft_listen_options *o) {
@@ -47,9 +50,7 @@ static void resume_accepting(void *arg) {
   weft__io_set(p->r, &p->io, WEFT__READ);
 }
 
-static void on_accept(weft__io *io, unsigned revents) {
-  weft_listening_port *p = (weft_listening_port *)((char *)io - offsetof(weft_listening_port, io));
-  (void)revents;
+static void accept_batch(weft_listening_port *p, weft__io *io) {
   for (int i = 0; i < p->batch; i++) {
     weft_address peer;
     peer.len = sizeof peer.u;
@@ -75,8 +76,18 @@ static void on_accept(weft__io *io, unsigned revents) {
       p->starved = 0;
     }
     int rc = weft__stream_start(p->r, fd, p->is_unix ? WEFT__STREAM_UNIX : WEFT__STREAM_TCP, p->f, &peer);
+    if (p->closed) return;
     if (rc) log_accept(p, WEFT_LOG_DEBUG, "connection on {address} not started: {error}", rc);
   }
+}
+
+static void on_accept(weft__io *io, unsigned revents) {
+  weft_listening_port *p = (weft_listening_port *)((char *)io - offsetof(weft_listening_port, io));
+  (void)revents;
+  p->in_accept = true;
+  accept_batch(p, io);
+  p->in_accept = false;
+  if (p->closed) weft__free(p);
 }
 
 static weft_listening_port *port_new(weft_reactor *r, const weft_listen_options *o, const weft_factory *f) {
@@ -230,5 +241,6 @@ void weft_listening_port_close(weft_listening_port *p) {
   }
   weft__handle_unref(p->r);
   if (p->f->stop_factory) p->f->stop_factory(p->f->user);
-  weft__free(p);
+  p->closed = true;
+  if (!p->in_accept) weft__free(p);
 }

@@ -1,0 +1,240 @@
+/* Tests examples/: runs each chapter-1 program's demo as a child process and checks its output
+ * (the programs' own exit codes also say whether their demo went as planned). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+extern char **environ;
+
+#define OUT_MAX (64 * 1024)
+#define RUN_TIMEOUT 10.0 /* seconds; every demo takes well under one */
+
+typedef struct result {
+  int status; /* exit code, or -1 if killed or not run */
+  char out[OUT_MAX];
+  size_t len;
+} result;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads the child's stdout until EOF or the deadline; true at EOF. */
+static bool read_all(int fd, result *res, double deadline) {
+  for (;;) {
+    int left = (int)((deadline - now()) * 1000);
+    if (left <= 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    char buf[4096];
+    ssize_t got = read(fd, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return got == 0;
+    size_t keep = (size_t)got < OUT_MAX - 1 - res->len ? (size_t)got : OUT_MAX - 1 - res->len;
+    memcpy(res->out + res->len, buf, keep);
+    res->len += keep;
+    res->out[res->len] = '\0';
+  }
+}
+
+/* Waits for pid until the deadline; kills it (SIGKILL) if it is still running then. */
+static int reap(pid_t pid, double deadline) {
+  int st;
+  for (;;) {
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (w < 0 && errno != EINTR) return -1;
+    if (now() >= deadline) {
+      fprintf(stderr, "example %d did not finish in time: killed\n", (int)pid);
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      return -1;
+    }
+    struct timespec ts = {.tv_nsec = 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+/* Runs build/examples/<name> with args (NULL-terminated), stdout captured, stderr inherited. */
+static void run_example(result *res, const char *name, const char *const *args) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/examples/%s", WEFT_BINARY_DIR, name);
+  memset(res, 0, sizeof *res);
+  res->status = -1;
+  REQUIRE(access(path, X_OK) == 0); /* built by `cmake --build`, with everything else */
+  char *argv[16] = {(char *)name};
+  for (int i = 0; args && args[i] && i < 14; i++) argv[i + 1] = (char *)args[i];
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  pid_t pid;
+  int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  REQUIRE(rc == 0);
+  double deadline = now() + RUN_TIMEOUT;
+  if (!read_all(fds[0], res, deadline)) fprintf(stderr, "%s: output not finished in time\n", name);
+  close(fds[0]);
+  res->status = reap(pid, deadline);
+}
+
+/* The line after *pos that starts with prefix (after any log prefix "... [ns#level] "), or NULL;
+ * *pos moves past it, so successive calls check that lines come in order. */
+static const char *next_line(const char **pos, const char *prefix) {
+  const char *p = *pos;
+  while (*p) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    const char *text = p;
+    const char *tag = memchr(p, ']', len);
+    if (tag && tag + 2 <= p + len && tag[1] == ' ' && memchr(p, '[', (size_t)(tag - p))) text = tag + 2;
+    if (strncmp(text, prefix, strlen(prefix)) == 0) {
+      *pos = eol ? eol + 1 : p + len;
+      return text;
+    }
+    p = eol ? eol + 1 : p + len;
+  }
+  return NULL;
+}
+
+static int count_lines(const char *out, const char *prefix) {
+  int n = 0;
+  while (next_line(&out, prefix)) n++;
+  return n;
+}
+
+static result res; /* big: not on the stack */
+
+static const char *echo_lines[] = {"hello, world", "one line at a time", "goodbye"};
+
+static void check_echo(const char *name) {
+  run_example(&res, name, NULL);
+  CHECK_INT(res.status, 0);
+  const char *pos = res.out;
+  char want[128];
+  for (size_t i = 0; i < sizeof echo_lines / sizeof echo_lines[0]; i++) {
+    snprintf(want, sizeof want, "client sent: %s\n", echo_lines[i]);
+    CHECK(next_line(&pos, want) != NULL);
+    snprintf(want, sizeof want, "client got back: %s\n", echo_lines[i]);
+    CHECK(next_line(&pos, want) != NULL);
+  }
+  CHECK(strstr(res.out, "3 of 3 lines echoed") != NULL);
+}
+
+static void test_select_echo(void) { check_echo("select_echo"); }
+static void test_reactor_echo(void) { check_echo("reactor_echo"); }
+
+static void check_bytes(unsigned count) {
+  const char *pos = res.out;
+  char want[128];
+  for (unsigned i = 0; i < count; i++) {
+    snprintf(want, sizeof want, "server received '%c' (%u of %u)\n", 'a' + i % 26, i + 1, count);
+    CHECK(next_line(&pos, want) != NULL);
+    snprintf(want, sizeof want, "client received '%c' (%u of %u)\n", 'A' + i % 26, i + 1, count);
+    CHECK(next_line(&pos, want) != NULL);
+  }
+  CHECK_INT(count_lines(res.out, "server received"), count);
+  CHECK_INT(count_lines(res.out, "client received"), count);
+}
+
+static void test_byte_exchange(void) {
+  run_example(&res, "byte_exchange", NULL);
+  CHECK_INT(res.status, 0);
+  check_bytes(10);
+  /* the log lines are the text observer's: time, then [namespace#level] */
+  CHECK(strstr(res.out, "Z [byte_exchange#info] server received 'a' (1 of 10)\n") != NULL);
+  CHECK(strstr(res.out, "10 bytes each way, all as expected") != NULL);
+
+  run_example(&res, "byte_exchange", (const char *[]){"--count", "30", NULL});
+  CHECK_INT(res.status, 0);
+  check_bytes(30);
+}
+
+static void test_byte_exchange_json(void) {
+  run_example(&res, "byte_exchange", (const char *[]){"--json", "--count", "2", NULL});
+  CHECK_INT(res.status, 0);
+  /* the fields travel with the event */
+  CHECK(strstr(res.out, "\"side\":\"server\",\"byte\":\"a\",\"code\":97,\"n\":1,\"count\":2") != NULL);
+  CHECK(strstr(res.out, "\"side\":\"client\",\"byte\":\"B\",\"code\":66,\"n\":2,\"count\":2") != NULL);
+}
+
+/* The count of tick n, or -1 if the ticks are not 1..n in order. */
+static long tick_count(int n) {
+  const char *pos = res.out, *line = NULL;
+  char want[32];
+  for (int i = 1; i <= n; i++) {
+    snprintf(want, sizeof want, "tick %d (count ", i);
+    if (!(line = next_line(&pos, want))) return -1;
+  }
+  return strtol(line + strlen(want), NULL, 10);
+}
+
+static void test_ticker(void) {
+  double start = now();
+  run_example(&res, "ticker", NULL);
+  double took = now() - start;
+  CHECK_INT(res.status, 0);
+  for (int i = 1; i <= 5; i++) CHECK(tick_count(i) >= 1);
+  CHECK_INT(count_lines(res.out, "tick "), 5);
+  CHECK(took >= 0.19); /* four intervals of 0.05 s between five ticks */
+  CHECK(strstr(res.out, "ticker: 5 ticks over ") != NULL);
+}
+
+static void test_ticker_slow(void) {
+  run_example(&res, "ticker", (const char *[]){"--slow", "3", NULL});
+  CHECK_INT(res.status, 0);
+  CHECK(strstr(res.out, "tick 3 is slow") != NULL);
+  CHECK(tick_count(4) >= 2); /* tick 3 blocked for 2.5 intervals: tick 4 knows it is late */
+  CHECK(tick_count(5) >= 1);
+}
+
+static void test_producer_consumer(void) {
+  run_example(&res, "producer_consumer", NULL);
+  CHECK_INT(res.status, 0);
+  const char *pos = res.out;
+  CHECK(next_line(&pos, "producer: paused with ") != NULL);
+  CHECK(next_line(&pos, "producer: resumed with ") != NULL);
+  CHECK(strstr(res.out, "producer: all 8388608 bytes written; paused ") != NULL);
+  CHECK(strstr(res.out, "client: received 8388608 of 8388608 bytes in ") != NULL);
+  CHECK(strstr(res.out, ", all intact\n") != NULL);
+  /* the queue stayed near the high-water mark (256 KiB plus one chunk), never the whole 8 MiB */
+  const char *most = strstr(res.out, "at most ");
+  CHECK(most && strtol(most + 8, NULL, 10) <= 512 * 1024);
+}
+
+static void test_bad_arguments(void) {
+  const char *names[] = {"select_echo", "reactor_echo", "byte_exchange", "ticker", "producer_consumer"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    run_example(&res, names[i], (const char *[]){"--no-such-option", NULL});
+    CHECK_INT(res.status, 2);
+  }
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  RUN(test_select_echo);
+  RUN(test_reactor_echo);
+  RUN(test_byte_exchange);
+  RUN(test_byte_exchange_json);
+  RUN(test_ticker);
+  RUN(test_ticker_slow);
+  RUN(test_producer_consumer);
+  RUN(test_bad_arguments);
+  return CHECK_DONE();
+}
