@@ -34,6 +34,19 @@ typedef struct stream {
 
 static void close_now(stream *s, int reason);
 
+/* writev that never raises SIGPIPE: a peer that has gone away is an error we report through
+ * connection_lost, not a signal that kills the process. */
+static ssize_t send_iov(int fd, const struct iovec *iov, int iovcnt) {
+  struct msghdr msg = {0};
+  msg.msg_iov = (struct iovec *)iov;
+  msg.msg_iovlen = (size_t)iovcnt;
+#ifdef MSG_NOSIGNAL
+  return sendmsg(fd, &msg, MSG_NOSIGNAL);
+#else
+  return writev(fd, iov, iovcnt); /* where SO_NOSIGPIPE is set on the socket instead */
+#endif
+}
+
 static void update_interest(stream *s) {
   if (s->fd_closed) return;
   unsigned ev = 0;
@@ -80,7 +93,7 @@ static void flush(stream *s) {
   while (s->out.len > 0) {
     struct iovec iov[MAX_IOV];
     int n = weft__chunkq_peek(&s->out, iov, MAX_IOV);
-    ssize_t w = writev(s->io.fd, iov, n);
+    ssize_t w = send_iov(s->io.fd, iov, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -165,7 +178,7 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
   stream *s = (stream *)t;
   if (s->out.len > 0 || total < DIRECT_WRITE_MIN || iovcnt > MAX_IOV)
     return queue_output(s, iov, iovcnt, total);
-  ssize_t w = writev(s->io.fd, iov, iovcnt);
+  ssize_t w = send_iov(s->io.fd, iov, iovcnt);
   if (w < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       close_now(s, -errno);
@@ -267,10 +280,11 @@ int weft__stream_start(weft_reactor *r, int fd, weft__stream_kind kind, const we
   s->flush_task.fn = flush_task;
   s->lost_task.fn = deliver_lost;
   s->kind = (uint8_t)kind;
-  if (kind == WEFT__STREAM_TCP) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
+  int one = 1;
+  if (kind == WEFT__STREAM_TCP) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
   /* watch first: once a protocol is built it must see connection_made and connection_lost */
   int rc = weft__io_set(r, &s->io, WEFT__READ);
   if (rc == 0 && (rc = f->build_protocol(f->user, peer, &s->base.proto)) != 0) weft__io_stop(r, &s->io);
