@@ -180,7 +180,10 @@ int weft_reactor_free(weft_reactor *r) {
   weft__chunk_pool_destroy(&r->chunks);
   if (r->own_log) weft_log_publisher_free(r->log);
   pthread_mutex_destroy(&r->thread_lock);
+  void (*hook)(void *) = r->free_hook;
+  void *hook_user = r->free_hook_user;
   weft__free(r);
+  if (hook) hook(hook_user);
   return 0;
 }
 
@@ -298,6 +301,10 @@ void *weft__reactor_net_hooks_user(const weft_reactor *r) { return r->net_hooks_
 void weft__reactor_set_net_hooks(weft_reactor *r, const weft__net_hooks *h, void *user) {
   r->net_hooks = h;
   r->net_hooks_user = user;
+}
+void weft__reactor_set_free_hook(weft_reactor *r, void (*fn)(void *user), void *user) {
+  r->free_hook = fn;
+  r->free_hook_user = user;
 }
 
 void *weft__reactor_read_buffer(weft_reactor *r, size_t *size) {

@@ -80,6 +80,9 @@ typedef struct weft__net_hooks weft__net_hooks; /* defined by src/testing */
 const weft__net_hooks *weft__reactor_net_hooks(const weft_reactor *r);
 void weft__reactor_set_net_hooks(weft_reactor *r, const weft__net_hooks *h, void *user);
 void *weft__reactor_net_hooks_user(const weft_reactor *r);
+/* fn(user) runs once weft_reactor_free has freed the reactor, so state attached to it (the memory
+ * reactor's records and manual clock) goes with it. One hook per reactor; NULL removes it. */
+void weft__reactor_set_free_hook(weft_reactor *r, void (*fn)(void *user), void *user);
 
 /* Monotonic nanoseconds of the reactor's clock, refreshed now (not the per-turn cache). */
 int64_t weft__reactor_update_time(weft_reactor *r);
@@ -177,6 +180,8 @@ struct weft_reactor {
 
   const weft__net_hooks *net_hooks;
   void *net_hooks_user;
+  void (*free_hook)(void *user);
+  void *free_hook_user;
 
   weft__chunk_pool chunks; /* output chunks shared by the reactor's transports */
   void *read_buf;
