@@ -32,6 +32,17 @@ typedef struct stream {
 
 #define FROM_FIELD(ptr, field) ((stream *)((char *)(ptr) - offsetof(stream, field)))
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS lacks it: there SO_NOSIGPIPE on the socket is needed (not set yet) */
+#endif
+
+/* writev that never raises SIGPIPE: a peer that resets the connection must show up as
+ * connection_lost(WEFT_EPIPE / WEFT_ECONNRESET), not kill the process. */
+static ssize_t send_iov(int fd, struct iovec *iov, int n) {
+  struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+  return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
 static void close_now(stream *s, int reason);
 
 static void update_interest(stream *s) {
@@ -80,7 +91,7 @@ static void flush(stream *s) {
   while (s->out.len > 0) {
     struct iovec iov[MAX_IOV];
     int n = weft__chunkq_peek(&s->out, iov, MAX_IOV);
-    ssize_t w = writev(s->io.fd, iov, n);
+    ssize_t w = send_iov(s->io.fd, iov, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -165,7 +176,7 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
   stream *s = (stream *)t;
   if (s->out.len > 0 || total < DIRECT_WRITE_MIN || iovcnt > MAX_IOV)
     return queue_output(s, iov, iovcnt, total);
-  ssize_t w = writev(s->io.fd, iov, iovcnt);
+  ssize_t w = send_iov(s->io.fd, (struct iovec *)iov, iovcnt);
   if (w < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       close_now(s, -errno);
