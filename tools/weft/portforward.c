@@ -1,0 +1,241 @@
+/* portforward.c: `weft portforward`, a TCP proxy (twisted.protocols.portforward).
+ *
+ * Each accepted connection ("in") gets an outgoing one ("out") to --to; reading "in" is paused
+ * until "out" is up, so nothing is buffered meanwhile. Then each side's transport, as a producer,
+ * is registered with the other side as its consumer: when one peer reads slowly, its transport's
+ * queue passes the high-water mark and reading on the other side pauses, so memory stays bounded
+ * by the water marks in both directions. An end of input on one side shuts the other's write
+ * side (half-close); each transport closes itself once both of its directions are done. An error
+ * on either side aborts the other. */
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct pf_target {
+  cli_app *app;
+  weft_address to;
+  char to_text[WEFT_ADDRSTRLEN];
+} pf_target;
+
+/* One proxied connection; freed when in, out and the connection attempt are all gone. */
+typedef struct pf_session {
+  cli_conn node;
+  pf_target *target;
+  weft_factory client; /* makes "out"; its user is the session */
+  weft_connector *connector;
+  weft_transport *in, *out;
+  char peer[WEFT_ADDRSTRLEN];
+} pf_session;
+
+static weft_log_publisher *session_log(const pf_session *s) { return weft_reactor_log(s->target->app->r); }
+
+static void maybe_free(pf_session *s) {
+  if (s->in || s->out || s->connector) return;
+  cli_untrack(s->target->app, &s->node);
+  free(s);
+}
+
+/* Copies bytes to the other side. The other side is always there while this side reads: "in"
+ * reads only once "out" is up, an unclean loss of either side aborts the other, and a clean one
+ * comes only after both directions have ended. */
+static void forward(weft_transport *to, const void *data, size_t len) {
+  if (to) weft_transport_write(to, data, len);
+}
+
+/* One side's peer ended its input: pass the end on to the other side ("to"). The ended side
+ * produces no more, so it is unregistered from "to" first: otherwise "to" closing cleanly later
+ * would stop (abort) it through the producer's stop_producing. */
+static void end_input(weft_transport *to) {
+  if (!to) return;
+  weft_transport_unregister_producer(to);
+  weft_transport_shutdown_write(to);
+}
+
+/* This side is gone; an unclean end takes the other side down with it. */
+static void side_lost(weft_transport **self, weft_transport *other, int reason) {
+  *self = NULL;
+  if (other && reason != WEFT_REASON_CLEAN) weft_transport_abort_connection(other);
+}
+
+/* ---- the outgoing side ---- */
+
+static void out_made(weft_transport *t, void *user) {
+  pf_session *s = user;
+  s->connector = NULL;
+  s->out = t;
+  weft_producer p;
+  weft_transport_as_producer(s->in, &p);
+  weft_transport_register_producer(t, &p, true);
+  weft_transport_as_producer(t, &p);
+  weft_transport_register_producer(s->in, &p, true);
+  weft_transport_resume_reading(s->in);
+  weft_log_emit(session_log(s), WEFT_LOG_DEBUG, s->target->app->ns, "connection from {peer} forwarded to {to}",
+                WEFT_LOG_STR("peer", s->peer), WEFT_LOG_STR("to", s->target->to_text), WEFT_LOG_END);
+}
+
+static void out_data(weft_transport *t, const void *data, size_t len, void *user) {
+  (void)t;
+  forward(((pf_session *)user)->in, data, len);
+}
+
+static void out_eof(weft_transport *t, void *user) {
+  (void)t;
+  end_input(((pf_session *)user)->in);
+}
+
+static void out_lost(weft_transport *t, int reason, void *user) {
+  pf_session *s = user;
+  (void)t;
+  cli_log_lost(s->target->app, "forwarding connection for", s->peer, reason);
+  side_lost(&s->out, s->in, reason);
+  maybe_free(s);
+}
+
+static const weft_protocol_callbacks out_callbacks = {
+    .connection_made = out_made,
+    .data_received = out_data,
+    .connection_lost = out_lost,
+    .read_connection_lost = out_eof,
+};
+
+static int out_build(void *user, const weft_address *peer, weft_protocol *out) {
+  (void)peer;
+  out->cb = &out_callbacks;
+  out->user = user;
+  return 0;
+}
+
+static void out_failed(void *user, int reason) {
+  pf_session *s = user;
+  s->connector = NULL;
+  if (reason != WEFT_ECANCELED)
+    weft_log_emit(session_log(s), WEFT_LOG_WARN, s->target->app->ns,
+                  "cannot connect to {to} for {peer}: {error}", WEFT_LOG_STR("to", s->target->to_text),
+                  WEFT_LOG_STR("peer", s->peer), WEFT_LOG_ERR("error", reason), WEFT_LOG_END);
+  if (s->in) weft_transport_lose_connection(s->in);
+  maybe_free(s);
+}
+
+/* ---- the accepted side ---- */
+
+static void in_made(weft_transport *t, void *user) {
+  pf_session *s = user;
+  s->in = t;
+  cli_track(s->target->app, &s->node);
+  weft_transport_pause_reading(t); /* until "out" is up */
+  weft_log_emit(session_log(s), WEFT_LOG_DEBUG, s->target->app->ns, "connection from {peer}",
+                WEFT_LOG_STR("peer", s->peer), WEFT_LOG_END);
+  int rc = weft_tcp_connect(&s->connector, weft_transport_reactor(t), &s->target->to, NULL, &s->client);
+  if (rc) {
+    s->connector = NULL;
+    out_failed(s, rc);
+  }
+}
+
+static void in_data(weft_transport *t, const void *data, size_t len, void *user) {
+  (void)t;
+  forward(((pf_session *)user)->out, data, len);
+}
+
+static void in_eof(weft_transport *t, void *user) {
+  (void)t;
+  end_input(((pf_session *)user)->out);
+}
+
+static void in_lost(weft_transport *t, int reason, void *user) {
+  pf_session *s = user;
+  (void)t;
+  cli_log_lost(s->target->app, "connection from", s->peer, reason);
+  side_lost(&s->in, s->out, reason);
+  if (s->connector) {
+    weft_connector_cancel(s->connector); /* out_failed runs now and frees the session */
+    return;
+  }
+  maybe_free(s);
+}
+
+static const weft_protocol_callbacks in_callbacks = {
+    .connection_made = in_made,
+    .data_received = in_data,
+    .connection_lost = in_lost,
+    .read_connection_lost = in_eof,
+};
+
+static void session_abort(cli_conn *node) {
+  pf_session *s = (pf_session *)node;
+  if (s->connector) weft_connector_cancel(s->connector);
+  if (s->in) weft_transport_abort_connection(s->in);
+  if (s->out) weft_transport_abort_connection(s->out);
+}
+
+static int in_build(void *user, const weft_address *peer, weft_protocol *out) {
+  pf_session *s = calloc(1, sizeof *s);
+  if (!s) return WEFT_ENOMEM;
+  s->target = user;
+  s->node.abort = session_abort;
+  s->node.prev = s->node.next = &s->node;
+  s->client = (weft_factory){.build_protocol = out_build, .connection_failed = out_failed, .user = s};
+  weft_address_format(peer, s->peer, sizeof s->peer);
+  out->cb = &in_callbacks;
+  out->user = s;
+  return 0;
+}
+
+/* ---- start-up ---- */
+
+/* "HOST:PORT" or "[V6]:PORT" into an address. A numeric host is taken as is; a name is looked up
+ * once, here, preferring IPv4 as Twisted's connectTCP does. */
+static int parse_target(cli_app *app, const char *spec, weft_address *out) {
+  const char *colon = strrchr(spec, ':');
+  char host[256];
+  long port = 0;
+  char *end;
+  if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host)
+    return cli_usage_error(app, "bad --to \"%s\": expected HOST:PORT", spec);
+  snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+  port = strtol(colon + 1, &end, 10);
+  if (!colon[1] || *end || port < 1 || port > 65535)
+    return cli_usage_error(app, "bad --to \"%s\": port must be 1..65535", spec);
+  if (weft_address_from_ip(out, host, (int)port) == 0) return -1;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL, *pick;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc) return cli_usage_error(app, "bad --to \"%s\": cannot resolve \"%s\": %s", spec, host, gai_strerror(rc));
+  for (pick = res; pick && pick->ai_family != AF_INET; pick = pick->ai_next) {
+  }
+  if (!pick) pick = res;
+  memset(out, 0, sizeof *out);
+  memcpy(&out->u, pick->ai_addr, pick->ai_addrlen);
+  out->len = pick->ai_addrlen;
+  if (pick->ai_family == AF_INET) out->u.in4.sin_port = htons((uint16_t)port);
+  else out->u.in6.sin6_port = htons((uint16_t)port);
+  freeaddrinfo(res);
+  return -1;
+}
+
+static const char portforward_usage[] =
+    "usage: weft portforward --listen ENDPOINT [--listen ENDPOINT...] --to HOST:PORT [OPTIONS]\n\n"
+    "Forwards every connection to HOST:PORT and copies bytes both ways, with flow control\n"
+    "(Twisted's portforward). HOST is an IPv4 or IPv6 literal ([::1]) or a name resolved once\n"
+    "at start-up.\n\n"
+    "Options:\n"
+    "  --to HOST:PORT          where to forward connections (required)\n\n";
+
+int cli_portforward_main(int argc, char **argv) {
+  cli_app app;
+  const char *to = NULL;
+  const cli_option extra[] = {{"to", &to}, {NULL, NULL}};
+  cli_app_init(&app, "portforward", "weft.portforward", portforward_usage);
+  int rc = cli_parse(&app, argc, argv, extra);
+  if (rc >= 0) return rc;
+  pf_target target = {.app = &app};
+  rc = to ? parse_target(&app, to, &target.to) : cli_usage_error(&app, "--to HOST:PORT is needed");
+  if (rc >= 0) {
+    cli_app_cleanup(&app);
+    return rc;
+  }
+  weft_address_format(&target.to, target.to_text, sizeof target.to_text);
+  weft_factory f = {.build_protocol = in_build, .user = &target};
+  return cli_run(&app, &f);
+}
