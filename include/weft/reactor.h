@@ -60,11 +60,12 @@ int weft_reactor_free(weft_reactor *r);
 int weft_reactor_run(weft_reactor *r);
 
 /* Asks the loop to stop: the current turn finishes, then the shutdown triggers run and
- * weft_reactor_run returns. Safe from any callback; calling it twice is harmless. */
+ * weft_reactor_run returns. Safe from any callback; calling it twice is harmless. Ignored when the
+ * reactor is not running or its shutdown has already begun. */
 void weft_reactor_stop(weft_reactor *r);
 
-/* Runs one turn for embedding: waits at most timeout seconds (0: do not wait, <0: wait for the
- * next event or timer) for I/O, then runs due I/O callbacks and timers. Returns the number of
+/* Runs one turn for embedding: waits at most timeout seconds (0 or NaN: do not wait, <0: wait for
+ * the next event or timer) for I/O, then runs due I/O callbacks and timers. Returns the number of
  * callbacks run (>= 0) or a negative WEFT_E* from the backend. */
 int weft_reactor_iterate(weft_reactor *r, double timeout);
 
@@ -80,7 +81,9 @@ int weft_backend_parse(const char *name, weft_backend *out);
 /* True if this build has the backend. */
 bool weft_backend_available(weft_backend b);
 
-/* The reactor's current time in seconds (monotonic, from its clock; cached per turn). */
+/* The reactor's current time in seconds (monotonic, from its clock; cached per turn: read again
+ * before the reactor waits and as soon as it wakes, so I/O callbacks and timers see the time
+ * after the wait). */
 double weft_reactor_seconds(const weft_reactor *r);
 
 /* The reactor's log publisher (never NULL). */
@@ -92,8 +95,10 @@ size_t weft_reactor_open_handles(const weft_reactor *r);
 
 /* ---- timers (Twisted's callLater and DelayedCall) ---- */
 
-/* Schedules fn(arg) after delay seconds (<0 counts as 0). Calls due at the same time run in the
- * order they were scheduled. The handle belongs to the reactor: it stays valid until fn has
+/* Schedules fn(arg) after delay seconds (<0 and NaN count as 0; a huge delay is capped at over
+ * a century, so the call never comes but can still be cancelled), counted from the reactor's
+ * cached time (weft_reactor_seconds). Calls due at the same time run in the order they were
+ * scheduled. The handle belongs to the reactor: it stays valid until fn has
  * returned or the call is cancelled, whichever comes first; inside fn, the call may reset or
  * delay itself, which schedules it again and keeps the handle valid. Returns NULL only when out
  * of memory. */
@@ -107,11 +112,14 @@ weft_delayed_call *weft_reactor_call_soon(weft_reactor *r, weft_callback fn, voi
  * the call is running now and was not rescheduled (it is already done). */
 int weft_delayed_call_cancel(weft_delayed_call *dc);
 
-/* Reschedules the call to run delay seconds from now (Twisted's reset). Works on a pending call
- * and, from inside its own callback, re-arms it. Returns 0 or WEFT_EINVAL for a NULL handle. */
+/* Reschedules the call to run delay seconds from now (Twisted's reset); it then counts as
+ * scheduled now for the order of calls due together. Works on a pending call and, from inside its
+ * own callback, re-arms it. Returns 0, WEFT_EINVAL for a NULL handle, or WEFT_ENOMEM if re-arming
+ * from inside the callback fails (the call is then done). */
 int weft_delayed_call_reset(weft_delayed_call *dc, double delay);
 
-/* Moves the call's deadline by `by` seconds (Twisted's delay). Returns 0 or WEFT_EINVAL. */
+/* Moves the call's deadline by `by` seconds (Twisted's delay; negative moves it earlier), like
+ * reset otherwise. Returns 0, WEFT_EINVAL or WEFT_ENOMEM as reset does. */
 int weft_delayed_call_delay(weft_delayed_call *dc, double by);
 
 /* The time (weft_reactor_seconds scale) at which the call is due. */
@@ -128,8 +136,9 @@ typedef void (*weft_looping_fn)(weft_looping_call *lc, uint64_t count, void *arg
 /* Creates a stopped looping call. Returns 0 or WEFT_ENOMEM. */
 int weft_looping_call_new(weft_looping_call **out, weft_reactor *r, weft_looping_fn fn, void *arg);
 
-/* Starts calling fn every interval seconds (> 0), at once too if now is true. Calls are kept on
- * the grid start + k*interval, so they do not drift. Returns 0, WEFT_EINVAL for interval <= 0,
+/* Starts calling fn every interval seconds (> 0), and if now is true also at once (on the
+ * reactor's next turn, not inside this call). Calls are kept on the grid start + k*interval, so
+ * they do not drift. Returns 0, WEFT_EINVAL for interval <= 0 (or NaN or infinite),
  * WEFT_EALREADY if running, WEFT_ENOMEM. */
 int weft_looping_call_start(weft_looping_call *lc, double interval, bool now);
 
@@ -190,8 +199,10 @@ int weft_reactor_add_trigger(weft_trigger **out, weft_reactor *r, weft_system_ev
 void weft_reactor_remove_trigger(weft_reactor *r, weft_trigger *t);
 
 /* Inside a "before" trigger: asks the reactor to wait (the loop keeps turning, so I/O and timers
- * go on) until weft_trigger_release(hold) is called, before starting the "during" phase. Returns
- * NULL outside a before-trigger or when out of memory. The Deferred layer waits on a Deferred with
+ * go on) until weft_trigger_release(hold) is called, before starting the "during" phase. Works
+ * for startup and shutdown; a stop while startup waits cuts that wait short (startup's "during"
+ * and "after" run at once) and the shutdown then waits for the holds instead. Returns NULL
+ * outside a before-trigger or when out of memory. The Deferred layer waits on a Deferred with
  * this. */
 weft_trigger_hold *weft_trigger_hold_new(weft_trigger_ctx *ctx);
 

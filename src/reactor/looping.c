@@ -64,7 +64,8 @@ static void tick(void *arg) {
 int weft_looping_call_start(weft_looping_call *lc, double interval, bool now) {
   if (!(interval > 0) || isinf(interval)) return WEFT_EINVAL;
   if (lc->running) return WEFT_EALREADY;
-  lc->interval = (int64_t)(interval * 1e9 + 0.5);
+  /* capped (at ~31 years) so the grid arithmetic cannot overflow: such a call never comes */
+  lc->interval = interval < 1e9 ? (int64_t)(interval * 1e9 + 0.5) : (int64_t)1000000000 * 1000000000;
   if (lc->interval <= 0) lc->interval = 1;
   lc->start = weft__reactor_now_ns(lc->r);
   lc->running = true;

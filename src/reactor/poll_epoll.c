@@ -52,6 +52,7 @@ static int ep_ctl(weft_reactor *r, int fd, unsigned old_events, unsigned new_eve
 static int ep_wait(weft_reactor *r, int timeout_ms) {
   epoll_state *s = r->backend_data;
   int n = epoll_wait(s->epfd, s->events, MAX_EVENTS, timeout_ms);
+  weft__reactor_update_time(r);
   if (n < 0) return errno == EINTR ? 0 : -errno;
   for (int i = 0; i < n; i++) {
     uint32_t e = s->events[i].events;

@@ -58,6 +58,7 @@ static int kq_wait(weft_reactor *r, int timeout_ms) {
     tp = &ts;
   }
   int n = kevent(s->kq, NULL, 0, s->events, MAX_EVENTS, tp);
+  weft__reactor_update_time(r);
   if (n < 0) return errno == EINTR ? 0 : -errno;
   for (int i = 0; i < n; i++) {
     struct kevent *e = &s->events[i];

@@ -83,6 +83,7 @@ static int pl_ctl(weft_reactor *r, int fd, unsigned old_events, unsigned new_eve
 static int pl_wait(weft_reactor *r, int timeout_ms) {
   poll_state *s = r->backend_data;
   int n = poll(s->fds, (nfds_t)s->len, timeout_ms);
+  weft__reactor_update_time(r);
   if (n < 0) return errno == EINTR ? 0 : -errno;
   if (n == 0) return 0;
   if (n > s->ready_cap) {

@@ -153,7 +153,9 @@ int weft_reactor_new(weft_reactor **out, const weft_reactor_options *o) {
   }
   if ((rc = ops->init(r)) != 0) goto fail;
   if ((rc = wake_open(r)) != 0) {
+    wake_close(r); /* the eventfd may be open if registering it failed */
     ops->destroy(r);
+    weft__free(r->ios);
     goto fail;
   }
   *out = r;
@@ -322,7 +324,11 @@ void *weft__reactor_read_buffer(weft_reactor *r, size_t *size) {
 static int timeout_ms(weft_reactor *r, double timeout) {
   if (r->tasks_head || r->stop_requested) return 0;
   int64_t next = weft__timers_next(&r->timers, r->now);
-  int64_t limit = timeout < 0 ? -1 : (int64_t)(timeout * 1e9);
+  /* converted with care: a huge timeout must not overflow, NaN counts as 0 (do not wait) */
+  int64_t limit = 0;
+  if (timeout < 0) limit = -1;
+  else if (timeout < 86400.0) limit = (int64_t)(timeout * 1e9);
+  else if (timeout >= 86400.0) limit = (int64_t)86400 * 1000000000;
   if (next < 0 || (limit >= 0 && limit < next)) next = limit;
   if (next < 0) return -1;
   /* round up so a timer is not woken for a fraction of a millisecond too early */
@@ -334,10 +340,12 @@ int weft_reactor_iterate(weft_reactor *r, double timeout) {
   int ran = 0;
   /* writes made since the last turn leave now, gathered, before we sleep */
   while (r->flush_head) ran += run_list(&r->flush_head, &r->flush_tail);
+  /* the wait counts from now, not from before this turn's callbacks, or a slow turn makes the
+   * next timer late; the backend refreshes the time again when it wakes (see its wait) */
+  weft__reactor_update_time(r);
   int rc = r->backend->wait(r, timeout_ms(r, timeout));
   if (rc < 0 && rc != WEFT_EINTR) return rc;
   if (rc > 0) ran += rc;
-  weft__reactor_update_time(r);
   ran += weft__timers_run(r, &r->timers, r->now);
   ran += run_list(&r->tasks_head, &r->tasks_tail);
   while (r->flush_head) ran += run_list(&r->flush_head, &r->flush_tail);
@@ -345,7 +353,18 @@ int weft_reactor_iterate(weft_reactor *r, double timeout) {
 }
 
 void weft_reactor_stop(weft_reactor *r) {
-  if (r->running) r->stop_requested = true;
+  /* ignored once shutdown has begun: a stop request makes every turn non-blocking, so honouring
+   * one while shutdown waits for holds would spin the CPU until they are released */
+  if (r->running && !r->stopping) r->stop_requested = true;
+}
+
+/* Turns the loop until the holds taken by "before" triggers are released (or a stop is asked). */
+static int wait_for_holds(weft_reactor *r) {
+  while (weft__triggers_holds(r) > 0 && !r->stop_requested) {
+    int rc = weft_reactor_iterate(r, -1);
+    if (rc < 0) return rc;
+  }
+  return 0;
 }
 
 int weft_reactor_run(weft_reactor *r) {
@@ -353,21 +372,21 @@ int weft_reactor_run(weft_reactor *r) {
   r->running = true;
   r->stop_requested = false;
   weft__reactor_update_time(r);
-  for (int ph = WEFT_TRIGGER_BEFORE; ph <= WEFT_TRIGGER_AFTER; ph++)
-    weft__triggers_fire(r, WEFT_EVENT_STARTUP, (weft_trigger_phase)ph);
-  int rc = 0;
-  while (!r->stop_requested) {
+  /* Startup: "before" triggers may hold the reactor, as on shutdown. A stop while it waits cuts
+   * the wait short; the shutdown below then waits for those holds. */
+  weft__triggers_fire(r, WEFT_EVENT_STARTUP, WEFT_TRIGGER_BEFORE);
+  int rc = wait_for_holds(r);
+  weft__triggers_fire(r, WEFT_EVENT_STARTUP, WEFT_TRIGGER_DURING);
+  weft__triggers_fire(r, WEFT_EVENT_STARTUP, WEFT_TRIGGER_AFTER);
+  while (rc == 0 && !r->stop_requested) {
     rc = weft_reactor_iterate(r, -1);
-    if (rc < 0) break;
+    if (rc > 0) rc = 0;
   }
   /* Shutdown: "before" triggers may hold the reactor; it keeps turning until they release. */
   r->stopping = true;
   r->stop_requested = false;
   weft__triggers_fire(r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_BEFORE);
-  while (weft__triggers_holds(r) > 0) {
-    int irc = weft_reactor_iterate(r, -1);
-    if (irc < 0) break;
-  }
+  wait_for_holds(r);
   weft__triggers_fire(r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_DURING);
   weft__triggers_fire(r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_AFTER);
   /* let closes started by the triggers finish (queued tasks and flushes) */

@@ -41,7 +41,9 @@ typedef struct weft__backend_ops {
   void (*destroy)(weft_reactor *r);
   /* Changes fd's interest from old to new events (either may be 0). */
   int (*ctl)(weft_reactor *r, int fd, unsigned old_events, unsigned new_events);
-  /* Waits up to timeout_ms (-1: forever) and calls weft__io_dispatch for each ready fd. Returns
+  /* Waits up to timeout_ms (-1: forever), refreshes the reactor's time with
+   * weft__reactor_update_time as soon as it wakes (so I/O callbacks see and schedule from the
+   * time after the wait, not before it), then calls weft__io_dispatch for each ready fd. Returns
    * the number of ready fds or a negative WEFT_E*. */
   int (*wait)(weft_reactor *r, int timeout_ms);
 } weft__backend_ops;

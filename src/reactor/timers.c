@@ -121,6 +121,15 @@ static int64_t delay_ns(double seconds) {
   return (int64_t)(seconds * 1e9 + 0.5);
 }
 
+/* when + ns, saturated at +-INT64_MAX/2: a far deadline ("never") stays far, it does not wrap
+ * into the past and fire at once. */
+static int64_t deadline_add(int64_t when, int64_t ns) {
+  const int64_t cap = INT64_MAX / 2;
+  if (ns > 0 && when > cap - ns) return cap;
+  if (ns < 0 && when < -cap - ns) return -cap;
+  return when + ns;
+}
+
 weft_delayed_call *weft_reactor_call_later(weft_reactor *r, double delay, weft_callback fn, void *arg) {
   weft__timer_heap *h = &r->timers;
   weft_delayed_call *dc = h->pool;
@@ -130,7 +139,7 @@ weft_delayed_call *weft_reactor_call_later(weft_reactor *r, double delay, weft_c
   } else if (!(dc = weft__malloc(sizeof *dc))) {
     return NULL;
   }
-  dc->when = r->now + delay_ns(delay);
+  dc->when = deadline_add(r->now, delay_ns(delay));
   dc->seq = h->next_seq++;
   dc->fn = fn;
   dc->arg = arg;
@@ -171,13 +180,13 @@ static int reschedule(weft_delayed_call *dc, int64_t when) {
 
 int weft_delayed_call_reset(weft_delayed_call *dc, double delay) {
   if (!dc) return WEFT_EINVAL;
-  return reschedule(dc, dc->r->now + delay_ns(delay));
+  return reschedule(dc, deadline_add(dc->r->now, delay_ns(delay)));
 }
 
 int weft_delayed_call_delay(weft_delayed_call *dc, double by) {
   if (!dc) return WEFT_EINVAL;
   int64_t ns = by < 0 ? -delay_ns(-by) : delay_ns(by);
-  return reschedule(dc, dc->when + ns);
+  return reschedule(dc, deadline_add(dc->when, ns));
 }
 
 double weft_delayed_call_time(const weft_delayed_call *dc) { return (double)dc->when / 1e9; }
