@@ -4,14 +4,17 @@
  * producer of its own output, so a client that sends without reading gets its reads paused once
  * the echoes pass the high-water mark: memory per connection stays bounded. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
+/* Kept small: an idle connection costs this plus the transport. The peer's text is kept only when
+ * debug logging will print it. */
 typedef struct echo_conn {
   cli_conn node;
   cli_app *app;
   weft_transport *t;
-  char peer[WEFT_ADDRSTRLEN];
+  char *peer;
 } echo_conn;
 
 static void echo_data(weft_transport *t, const void *data, size_t len, void *user) {
@@ -26,15 +29,17 @@ static void echo_made(weft_transport *t, void *user) {
   weft_producer reader;
   weft_transport_as_producer(t, &reader);
   weft_transport_register_producer(t, &reader, true);
-  weft_log_emit(weft_reactor_log(c->app->r), WEFT_LOG_DEBUG, c->app->ns, "connection from {peer}",
-                WEFT_LOG_STR("peer", c->peer), WEFT_LOG_END);
+  if (c->peer)
+    weft_log_emit(weft_reactor_log(c->app->r), WEFT_LOG_DEBUG, c->app->ns, "connection from {peer}",
+                  WEFT_LOG_STR("peer", c->peer), WEFT_LOG_END);
 }
 
 static void echo_lost(weft_transport *t, int reason, void *user) {
   echo_conn *c = user;
   (void)t;
-  cli_log_lost(c->app, "connection from", c->peer, reason);
+  if (c->peer) cli_log_lost(c->app, "connection from", c->peer, reason);
   cli_untrack(c->app, &c->node);
+  free(c->peer);
   free(c);
 }
 
@@ -51,7 +56,11 @@ static int echo_build(void *user, const weft_address *peer, weft_protocol *out) 
   if (!c) return WEFT_ENOMEM;
   c->app = user;
   c->node.abort = echo_abort;
-  weft_address_format(peer, c->peer, sizeof c->peer);
+  if (weft_log_enabled(weft_reactor_log(c->app->r), WEFT_LOG_DEBUG)) {
+    char text[WEFT_ADDRSTRLEN];
+    weft_address_format(peer, text, sizeof text);
+    c->peer = strdup(text); /* on failure the connection is just not logged */
+  }
   out->cb = &echo_callbacks;
   out->user = c;
   return 0;
