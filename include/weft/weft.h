@@ -3,7 +3,9 @@
 #define WEFT_WEFT_H
 
 #include "weft/address.h"
+#include "weft/deferred.h"
 #include "weft/errors.h"
+#include "weft/failure.h"
 #include "weft/log.h"
 #include "weft/protocol.h"
 #include "weft/reactor.h"
