@@ -47,6 +47,10 @@ void weft_value_release(weft_value v) {
   }
 }
 
+bool weft_trap(weft_value v, const char *domain, int code) {
+  return v.kind == WEFT_VALUE_FAILURE && weft_failure_check(v.v.f, domain, code);
+}
+
 weft_deferred *weft_deferred_new_cancellable(weft_log_publisher *log, weft_canceller_fn canceller, void *arg) {
   weft_deferred *d = weft__malloc(sizeof *d);
   if (!d) return NULL;
