@@ -69,6 +69,18 @@ static inline weft_value weft_failed(weft_failure *f) { return (weft_value){.kin
 static inline weft_value weft_chain(weft_deferred *d) { return (weft_value){.kind = WEFT_VALUE_DEFERRED, .v.d = d}; }
 static inline bool weft_value_is_failure(weft_value v) { return v.kind == WEFT_VALUE_FAILURE; }
 
+/* Twisted's Failure.trap for an errback: true if v is a Failure of domain with code (or any code
+ * with WEFT_FAILURE_ANY_CODE). An errback that does not recognise the failure returns v as it is,
+ * which keeps the chain failing, so a row of errbacks reads like except clauses:
+ *
+ *   static weft_value on_missing(weft_value v, void *arg) {
+ *     if (!weft_trap(v, "app.db", APP_ENOTFOUND)) return v;  // not ours: re-fail
+ *     weft_value_release(v);
+ *     return weft_str("default");                            // recovered
+ *   }
+ */
+bool weft_trap(weft_value v, const char *domain, int code);
+
 /* Frees what v owns (a PTR's destroy, a Failure's or Deferred's reference). */
 void weft_value_release(weft_value v);
 

@@ -47,6 +47,10 @@ void weft_value_release(weft_value v) {
   }
 }
 
+bool weft_trap(weft_value v, const char *domain, int code) {
+  return v.kind == WEFT_VALUE_FAILURE && weft_failure_check(v.v.f, domain, code);
+}
+
 weft_deferred *weft_deferred_new_cancellable(weft_log_publisher *log, weft_canceller_fn canceller, void *arg) {
   weft_deferred *d = weft__malloc(sizeof *d);
   if (!d) return NULL;
@@ -191,7 +195,8 @@ int weft_deferred_callback(weft_deferred *d, weft_value v) {
 int weft_deferred_errback(weft_deferred *d, weft_failure *f) { return weft_deferred_callback(d, weft_failed(f)); }
 
 static bool grow_steps(weft_deferred *d) {
-  size_t cap = d->cap * 2;
+  /* past the inline steps, jump to 16: most long chains then need one allocation */
+  size_t cap = d->cap < 16 ? 16 : d->cap * 2;
   step *s = d->steps == d->inline_steps ? weft__malloc(cap * sizeof *s) : weft__realloc(d->steps, cap * sizeof *s);
   if (!s) return false;
   if (d->steps == d->inline_steps) memcpy(s, d->inline_steps, sizeof d->inline_steps);

@@ -234,11 +234,38 @@ static bool is_cancelled(weft_deferred *d) {
 
 static weft_value trap_cancel(weft_value v, void *arg) {
   (void)arg;
-  if (weft_value_is_failure(v) && weft_failure_check(v.v.f, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED)) {
-    weft_value_release(v);
-    return weft_str("cancelled");
-  }
-  return v;
+  if (!weft_trap(v, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED)) return v;
+  weft_value_release(v);
+  return weft_str("cancelled");
+}
+
+static int trapped_a, trapped_b;
+static weft_value except_a(weft_value v, void *arg) {
+  (void)arg;
+  if (!weft_trap(v, "app", 1)) return v;
+  trapped_a++;
+  weft_value_release(v);
+  return weft_str("handled a");
+}
+static weft_value except_b(weft_value v, void *arg) {
+  (void)arg;
+  if (!weft_trap(v, "app", WEFT_FAILURE_ANY_CODE)) return v;
+  trapped_b++;
+  weft_value_release(v);
+  return weft_str("handled b");
+}
+
+static void test_trap_reads_like_except_clauses(void) {
+  trapped_a = trapped_b = 0;
+  weft_deferred *d = weft_deferred_new(NULL);
+  weft_deferred_add_errback(weft_deferred_add_errback(d, except_a, NULL), except_b, NULL);
+  weft_deferred_errback(d, weft_failure_new("app", 2, "second kind"));
+  CHECK_INT(trapped_a, 0); /* code 2 is not a's: re-failed on to b */
+  CHECK_INT(trapped_b, 1);
+  CHECK_STR(weft_deferred_result(d).v.s, "handled b");
+  weft_deferred_unref(d);
+  /* a value is never trapped */
+  CHECK(!weft_trap(weft_int(1), "app", WEFT_FAILURE_ANY_CODE));
 }
 
 static void test_cancel_calls_canceller_then_fails(void) {
@@ -351,6 +378,7 @@ int main(void) {
   RUN(test_long_chain_of_fired_inner_deferreds);
   RUN(test_unref_inside_callback);
   RUN(test_chain_to);
+  RUN(test_trap_reads_like_except_clauses);
   RUN(test_cancel_calls_canceller_then_fails);
   RUN(test_cancel_without_canceller_eats_late_fire);
   RUN(test_canceller_may_fire);

@@ -1,4 +1,4 @@
-/* Tests examples/: runs each chapter-1 program's demo as a child process and checks its output
+/* Tests examples/: runs each chapter-1 and chapter-2 program's demo as a child process and checks its output
  * (the programs' own exit codes also say whether their demo went as planned). */
 #include <errno.h>
 #include <fcntl.h>
@@ -226,6 +226,65 @@ static void test_bad_arguments(void) {
   }
 }
 
+/* Chapter 2: the programs print exactly these lines. */
+static void check_output(const char *name, const char *want) {
+  run_example(&res, name, NULL);
+  CHECK_INT(res.status, 0);
+  if (strcmp(res.out, want) != 0) {
+    CHECK_FAIL_("%s printed:\n%s\nexpected:\n%s", name, res.out, want);
+  }
+}
+
+static void test_deferred_chain(void) {
+  check_output("deferred_chain",
+               "chain with divisor 5:\n"
+               "  add 5: 10 -> 15\n"
+               "  divide by 5: 15 -> 3\n"
+               "  multiply by 3: 3 -> 9\n"
+               "  final result: 9\n"
+               "chain with divisor 0:\n"
+               "  add 5: 10 -> 15\n"
+               "  divide by 0: failed\n"
+               "  recover: \"division by zero\" -> 0\n"
+               "  multiply by 3: 0 -> 0\n"
+               "  final result: 0\n");
+}
+
+static void test_deferred_nesting(void) {
+  check_output("deferred_nesting",
+               "firing outer\n"
+               "outer callback 1 got \"start\"; returns the inner Deferred\n"
+               "outer is paused, waiting on inner\n"
+               "firing inner\n"
+               "inner callback got \"inner value\", returns \"INNER VALUE\"\n"
+               "outer callback 2 got \"INNER VALUE\"\n"
+               "outer is done\n");
+}
+
+static void test_deferred_trap(void) {
+  check_output("deferred_trap",
+               "fetch missing.txt\n"
+               "  except not found: missing.txt: not found -> empty file\n"
+               "  result: \"\"\n"
+               "fetch secret.txt\n"
+               "  except forbidden: secret.txt: forbidden -> asking for a password\n"
+               "  result: \"password?\"\n"
+               "fetch broken.txt\n"
+               "  not handled: broken.txt: disk on fire\n");
+}
+
+static void test_coro_client(void) {
+  check_output("coro_client",
+               "connected\n"
+               "sent: hello\n"
+               "got:  HELLO\n"
+               "sent: coroutines read\n"
+               "got:  COROUTINES READ\n"
+               "sent: like straight-line code\n"
+               "got:  LIKE STRAIGHT-LINE CODE\n"
+               "closed (success)\n");
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_select_echo);
@@ -236,5 +295,9 @@ int main(void) {
   RUN(test_ticker_slow);
   RUN(test_producer_consumer);
   RUN(test_bad_arguments);
+  RUN(test_deferred_chain);
+  RUN(test_deferred_nesting);
+  RUN(test_deferred_trap);
+  RUN(test_coro_client);
   return CHECK_DONE();
 }

@@ -114,6 +114,16 @@ static inline weft_factory client_factory(client *c) {
   return (weft_factory){.build_protocol = cl_build, .connection_failed = cl_failed, .user = c};
 }
 
+/* Listens on 127.0.0.1, a port the kernel picks, with default options. */
+static inline weft_listening_port *listen_local(weft_reactor *r, const weft_factory *f) {
+  weft_listen_options o;
+  weft_listen_options_init(&o);
+  o.interface = "127.0.0.1";
+  weft_listening_port *p = NULL;
+  REQUIRE(weft_tcp_listen(&p, r, 0, &o, f) == 0);
+  return p;
+}
+
 /* The loopback address of a listening port (127.0.0.1 or ::1 as asked). */
 static inline weft_address loopback_of(weft_listening_port *p, const char *ip) {
   weft_address a, to;

@@ -114,11 +114,7 @@ static void run_transfer(producer_state *p, slow_reader *s) {
   p->r = r;
   weft_factory sf = {.build_protocol = server_build, .user = p};
   weft_factory cf = {.build_protocol = reader_build, .user = s};
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *port;
-  REQUIRE(weft_tcp_listen(&port, r, 0, &o, &sf) == 0);
+  weft_listening_port *port = listen_local(r, &sf);
   weft_address to = loopback_of(port, "127.0.0.1");
   REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
   CHECK(turn_until(r, &s->lost, 20));
@@ -159,11 +155,7 @@ static void test_transport_as_producer_pauses_reading(void) {
   REQUIRE(weft_reactor_new(&r, NULL) == 0);
   echo_server es = {0};
   weft_factory sf = echo_factory(&es);
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *port;
-  REQUIRE(weft_tcp_listen(&port, r, 0, &o, &sf) == 0);
+  weft_listening_port *port = listen_local(r, &sf);
   client c = {0};
   weft_factory cf = client_factory(&c);
   weft_address to = loopback_of(port, "127.0.0.1");

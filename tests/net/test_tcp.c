@@ -16,11 +16,7 @@ static void test_echo_round_trip_ipv4(void) {
   weft_reactor *r = new_reactor();
   echo_server es = {0};
   weft_factory sf = echo_factory(&es);
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   weft_address bound;
   weft_listening_port_address(p, &bound);
   CHECK_INT(weft_address_family(&bound), AF_INET);
@@ -90,11 +86,7 @@ static int addr_build(void *u, const weft_address *peer, weft_protocol *out) {
 static void test_peer_and_host_addresses(void) {
   weft_reactor *r = new_reactor();
   weft_factory sf = {.build_protocol = addr_build};
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   client c = {0};
   weft_factory cf = client_factory(&c);
   weft_address to = loopback_of(p, "127.0.0.1");
@@ -114,11 +106,7 @@ static void test_connect_refused(void) {
   /* a port that was just free: listen, note it, close */
   echo_server es = {0};
   weft_factory sf = echo_factory(&es);
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   weft_address to = loopback_of(p, "127.0.0.1");
   weft_listening_port_close(p);
 
@@ -261,11 +249,7 @@ static int lose_build(void *u, const weft_address *peer, weft_protocol *out) {
 static void test_lose_inside_data_received_and_write_inside_lost(void) {
   weft_reactor *r = new_reactor();
   weft_factory sf = {.build_protocol = lose_build};
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "bye", .send_len = 3};
   weft_factory cf = client_factory(&c);
   weft_address to = loopback_of(p, "127.0.0.1");
@@ -305,11 +289,7 @@ static int abort_build(void *u, const weft_address *peer, weft_protocol *out) {
 static void test_abort_reason_distinct_from_clean_close(void) {
   weft_reactor *r = new_reactor();
   weft_factory sf = {.build_protocol = abort_build};
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "x", .send_len = 1};
   weft_factory cf = client_factory(&c);
   weft_address to = loopback_of(p, "127.0.0.1");
@@ -373,11 +353,7 @@ static void test_half_close_both_ways(void) {
   weft_reactor *r = new_reactor();
   half_server h = {0};
   weft_factory sf = {.build_protocol = half_build, .user = &h};
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "12345", .send_len = 5};
   weft_factory cf = {.build_protocol = shut_client_build, .connection_failed = cl_failed, .user = &c};
   weft_address to = loopback_of(p, "127.0.0.1");
@@ -402,11 +378,7 @@ static int refuse_build(void *u, const weft_address *peer, weft_protocol *out) {
 static void test_factory_refusal_closes(void) {
   weft_reactor *r = new_reactor();
   weft_factory sf = {.build_protocol = refuse_build};
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "x", .send_len = 1};
   weft_factory cf = client_factory(&c);
   weft_address to = loopback_of(p, "127.0.0.1");
@@ -433,11 +405,7 @@ static void test_factory_start_stop_and_options(void) {
   weft_factory sf = echo_factory(&es);
   sf.start_factory = on_start;
   sf.stop_factory = on_stop;
-  weft_listen_options o;
-  weft_listen_options_init(&o);
-  o.interface = "127.0.0.1";
-  weft_listening_port *p;
-  REQUIRE(weft_tcp_listen(&p, r, 0, &o, &sf) == 0);
+  weft_listening_port *p = listen_local(r, &sf);
   CHECK_INT(started, 1);
   client c = {0};
   weft_factory cf = client_factory(&c);
