@@ -4,6 +4,7 @@
 
 #include "weft/address.h"
 #include "weft/deferred.h"
+#include "weft/deferred_list.h"
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/log.h"
