@@ -6,6 +6,7 @@
 #include "weft/coro.h"
 #include "weft/defer_time.h"
 #include "weft/deferred.h"
+#include "weft/deferred_list.h"
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/log.h"
