@@ -273,6 +273,18 @@ static void test_deferred_trap(void) {
                "  not handled: broken.txt: disk on fire\n");
 }
 
+static void test_coro_client(void) {
+  check_output("coro_client",
+               "connected\n"
+               "sent: hello\n"
+               "got:  HELLO\n"
+               "sent: coroutines read\n"
+               "got:  COROUTINES READ\n"
+               "sent: like straight-line code\n"
+               "got:  LIKE STRAIGHT-LINE CODE\n"
+               "closed (success)\n");
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_select_echo);
@@ -286,5 +298,6 @@ int main(void) {
   RUN(test_deferred_chain);
   RUN(test_deferred_nesting);
   RUN(test_deferred_trap);
+  RUN(test_coro_client);
   return CHECK_DONE();
 }
