@@ -49,7 +49,8 @@ extern "C" {
   X(EALREADY, -EALREADY, "operation already in progress or done")                                 \
   X(EINPROGRESS, -EINPROGRESS, "operation in progress")                                           \
   X(EMSGSIZE, -EMSGSIZE, "message too long")                                                      \
-  X(ECANCELED, -ECANCELED, "operation canceled")
+  X(ECANCELED, -ECANCELED, "operation canceled")                                                  \
+  X(EDEADLK, -EDEADLK, "resource deadlock avoided")
 
 #define WEFT_OWN_TABLE(X)                                                                         \
   X(ECLOSED, -4001, "transport is closing or closed")                                             \

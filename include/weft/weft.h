@@ -14,6 +14,7 @@
 #include "weft/reactor.h"
 #include "weft/tcp.h"
 #include "weft/testing.h"
+#include "weft/threads.h"
 #include "weft/transport.h"
 #include "weft/udp.h"
 
