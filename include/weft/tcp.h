@@ -45,6 +45,16 @@ int weft_tcp_listen(weft_listening_port **out, weft_reactor *r, int port, const 
 int weft_unix_listen(weft_listening_port **out, weft_reactor *r, const char *path,
                      const weft_listen_options *o, const weft_factory *f);
 
+/* Listens on fd, a stream socket (TCP or Unix) that is already bound and listening, as made by
+ * a supervisor (systemd socket activation, inetd, a parent process): Twisted's adoptStreamPort.
+ * The port works on a duplicate of fd (close-on-exec, made non-blocking, which the caller's fd
+ * shares as one open file): the caller keeps fd and may close it at once. Only accept_batch and
+ * emfile_retry of o are used (o may be NULL); a Unix socket file is not removed on close, since
+ * the port did not create it. Returns 0, WEFT_EBADF (fd not open), WEFT_EINVAL (not a listening
+ * stream socket), or another error (WEFT_EMFILE, ...). */
+int weft_tcp_listen_fd(weft_listening_port **out, weft_reactor *r, int fd, const weft_listen_options *o,
+                       const weft_factory *f);
+
 /* The bound address (with the real port when 0 was asked). Returns 0 or the getsockname error. */
 int weft_listening_port_address(const weft_listening_port *p, weft_address *out);
 

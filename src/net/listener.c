@@ -4,6 +4,7 @@
  * already open. When descriptors run out, accepting pauses for a short while (the backlog holds
  * the waiting clients) instead of spinning on a listening socket that stays readable. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -215,6 +216,59 @@ int weft_unix_listen(weft_listening_port **out, weft_reactor *r, const char *pat
   p->is_unix = true;
   int rc = weft_address_from_unix(&p->addr, path);
   if (!rc) rc = open_port(p, o, unix_setup);
+  if (rc) {
+    weft__free(p);
+    return rc;
+  }
+  *out = p;
+  return 0;
+}
+
+/* An adopted socket is already bound and listening: only make it non-blocking and watch it. */
+static int adopt_setup(weft_listening_port *p, const weft_listen_options *o) {
+  (void)o;
+  int rc = weft__set_nonblock_cloexec(p->io.fd);
+  return rc ? rc : weft__io_set(p->r, &p->io, WEFT__READ);
+}
+
+/* fd must be an open, listening stream socket; the port listens on a duplicate of it. */
+static int check_listening(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (fcntl(fd, F_GETFD) < 0) return WEFT_EBADF;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return WEFT_EINVAL;
+#ifdef SO_ACCEPTCONN
+  int listening = 0;
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) return WEFT_EINVAL;
+#endif
+  return 0;
+}
+
+int weft_tcp_listen_fd(weft_listening_port **out, weft_reactor *r, int fd, const weft_listen_options *o,
+                       const weft_factory *f) {
+  weft_listen_options defaults;
+  if (!o) {
+    weft_listen_options_init(&defaults);
+    o = &defaults;
+  }
+  if (!f || !f->build_protocol || fd < 0) return WEFT_EINVAL;
+  int rc = check_listening(fd);
+  if (rc) return rc;
+  weft_listening_port *p = port_new(r, o, f);
+  if (!p) return WEFT_ENOMEM;
+  p->addr.len = sizeof p->addr.u;
+  if (getsockname(fd, &p->addr.u.sa, &p->addr.len) < 0 || (p->io.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    rc = -errno;
+    weft__free(p);
+    return rc;
+  }
+  p->is_unix = p->addr.u.sa.sa_family == AF_UNIX;
+  rc = open_port(p, o, adopt_setup);
+  if (rc || p->fake) { /* a memory reactor only records the port: the duplicate is not needed */
+    close(p->io.fd);
+    p->io.fd = -1;
+  }
   if (rc) {
     weft__free(p);
     return rc;
