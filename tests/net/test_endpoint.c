@@ -1,270 +1,569 @@
-/* Tests src/net/endpoint.c: server endpoint strings (Twisted's serverFromString): the accepted
- * forms, escaping, error messages that name the bad part, and listening through a parsed endpoint
- * on a real reactor. */
+/* Tests src/net/endpoint_server.c, endpoint_client.c, endpoint_adopt.c and endpoint_plugin.c on
+ * real loopback sockets: listen and connect through Deferreds (tcp, tcp6, unix with a lock file),
+ * stopping a port without touching its connections, cancelling a pending connect, systemd socket
+ * activation and fd:N adoption in-process, and an application's endpoint plugin. (The strings
+ * themselves are tested by test_endpoint_table.c.) */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "net_util.h"
+#include "weft/deferred.h"
 #include "weft/endpoint.h"
-#include "weft/errors.h"
-#include "weft/reactor.h"
-#include "weft/tcp.h"
-#include "weft/transport.h"
+#include "weft/testing.h"
 
-/* Parses desc, which must be valid, and checks its canonical description. */
-static void check_canonical(const char *desc, const char *type, const char *want) {
-  weft_server_endpoint *e = NULL;
-  char err[256], got[256];
-  int rc = weft_server_endpoint_parse(&e, desc, err, sizeof err);
-  if (rc != 0) {
-    CHECK_FAIL_("parse(\"%s\") failed: %s (%s)", desc, weft_err_name(rc), err);
-    return;
-  }
-  CHECK_STR(err, "");
-  CHECK_STR(weft_server_endpoint_type(e), type);
-  CHECK_INT(weft_server_endpoint_describe(e, got, sizeof got), 0);
-  CHECK_STR(got, want);
-  weft_server_endpoint_free(e);
-  /* the canonical form parses back to itself */
-  rc = weft_server_endpoint_parse(&e, want, err, sizeof err);
-  CHECK_INT(rc, 0);
-  if (rc) return;
-  weft_server_endpoint_describe(e, got, sizeof got);
-  CHECK_STR(got, want);
-  weft_server_endpoint_free(e);
-}
-
-static void test_tcp_forms(void) {
-  check_canonical("tcp:8000", "tcp", "tcp:8000");
-  check_canonical("tcp:0", "tcp", "tcp:0");
-  check_canonical("tcp:65535", "tcp", "tcp:65535");
-  check_canonical("tcp:port=8000", "tcp", "tcp:8000");
-  check_canonical("tcp:8000:interface=127.0.0.1", "tcp", "tcp:8000:interface=127.0.0.1");
-  check_canonical("tcp:8000:interface=127.0.0.1:backlog=50", "tcp", "tcp:8000:interface=127.0.0.1:backlog=50");
-  /* Twisted's positional order: port, interface, backlog */
-  check_canonical("tcp:80:10.0.0.1:7", "tcp", "tcp:80:interface=10.0.0.1:backlog=7");
-  /* keywords in any order, and before positionals */
-  check_canonical("tcp:backlog=9:port=81", "tcp", "tcp:81:backlog=9");
-  check_canonical("tcp:interface=127.0.0.1:82", "tcp", "tcp:82:interface=127.0.0.1");
-}
-
-static void test_escaped_colons(void) {
-  check_canonical("tcp:80:interface=\\:\\:1", "tcp", "tcp:80:interface=\\:\\:1");
-  check_canonical("tcp:80:interface=fe80\\:\\:1", "tcp", "tcp:80:interface=fe80\\:\\:1");
-  check_canonical("unix:/tmp/a\\:b", "unix", "unix:/tmp/a\\:b");
-  /* any escaped character stands for itself; '=' and '\' come back escaped */
-  check_canonical("unix:/tmp/\\x\\=y", "unix", "unix:/tmp/x\\=y");
-  check_canonical("unix:/tmp/back\\\\slash", "unix", "unix:/tmp/back\\\\slash");
-}
-
-static void test_unix_forms(void) {
-  check_canonical("unix:/run/app.sock", "unix", "unix:/run/app.sock");
-  check_canonical("unix:address=/run/app.sock", "unix", "unix:/run/app.sock");
-  check_canonical("unix:/run/app.sock:mode=0660", "unix", "unix:/run/app.sock:mode=0660");
-  check_canonical("unix:/run/app.sock:660:5", "unix", "unix:/run/app.sock:mode=0660:backlog=5");
-  check_canonical("unix:@abstract", "unix", "unix:@abstract");
-  /* '=' in a positional value must be escaped; unescaped it is a keyword */
-  check_canonical("unix:/tmp/a\\=b", "unix", "unix:/tmp/a\\=b");
-}
-
-/* desc must be refused with exactly want as the message. */
-static void check_error(const char *desc, const char *want) {
-  weft_server_endpoint *e = (weft_server_endpoint *)&e; /* must come back NULL */
-  char err[512];
-  CHECK_INT(weft_server_endpoint_parse(&e, desc, err, sizeof err), WEFT_EPARSE);
-  CHECK(e == NULL);
-  CHECK_STR(err, want);
-}
-
-static void test_errors_name_the_bad_part(void) {
-  check_error("tcp:70000", "bad endpoint \"tcp:70000\": port must be 0..65535");
-  check_error("tcp:-1", "bad endpoint \"tcp:-1\": port must be 0..65535");
-  check_error("tcp:8o", "bad endpoint \"tcp:8o\": port must be 0..65535");
-  check_error("tcp:", "bad endpoint \"tcp:\": port must be 0..65535");
-  check_error("tcp", "bad endpoint \"tcp\": missing port");
-  check_error("tcp:interface=127.0.0.1", "bad endpoint \"tcp:interface=127.0.0.1\": missing port");
-  check_error("foo:1", "unknown endpoint type \"foo\" in \"foo:1\"");
-  check_error("TCP:1", "unknown endpoint type \"TCP\" in \"TCP:1\"");
-  check_error("8000", "unknown endpoint type \"8000\" in \"8000\" (did you mean \"tcp:8000\"?)");
-  check_error("", "bad endpoint \"\": empty description");
-  check_error("tcp:80:bogus=1", "unknown option \"bogus\" for tcp in \"tcp:80:bogus=1\"");
-  check_error("unix:/x:interface=1.2.3.4", "unknown option \"interface\" for unix in \"unix:/x:interface=1.2.3.4\"");
-  check_error("tcp:80:interface=localhost",
-              "bad endpoint \"tcp:80:interface=localhost\": interface must be a numeric IPv4 or IPv6 address, "
-              "not \"localhost\"");
-  /* an unescaped IPv6 address splits into too many arguments, and the message shows where */
-  check_error("tcp:80:interface=::1", "bad endpoint \"tcp:80:interface=::1\": interface must be a numeric IPv4 or "
-                                     "IPv6 address, not \"\" (write the colons of an IPv6 address as \\:)");
-  check_error("tcp:80:1.2.3.4:5:6", "bad endpoint \"tcp:80:1.2.3.4:5:6\": too many arguments for tcp at \"6\"");
-  check_error("tcp:80:backlog=0", "bad endpoint \"tcp:80:backlog=0\": backlog must be a positive integer");
-  check_error("tcp:80:port=81", "bad endpoint \"tcp:80:port=81\": port given twice");
-  check_error("unix:/x:mode=0999", "bad endpoint \"unix:/x:mode=0999\": mode must be an octal number 0..07777, "
-                                   "not \"0999\"");
-  check_error("unix:", "bad endpoint \"unix:\": path is empty");
-  check_error("unix:mode=0600", "bad endpoint \"unix:mode=0600\": missing address");
-  check_error("tcp:80\\", "bad endpoint \"tcp:80\\\": trailing backslash");
-  char longpath[300], want[400];
-  memset(longpath, 'a', sizeof longpath);
-  memcpy(longpath, "unix:/", 6);
-  longpath[sizeof longpath - 1] = '\0';
-  snprintf(want, sizeof want, "bad endpoint \"%s\": path is too long (at most %zu bytes)", longpath,
-           sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-  check_error(longpath, want);
-}
-
-static void test_error_buffer_is_truncated_and_optional(void) {
-  weft_server_endpoint *e;
-  char small[12];
-  CHECK_INT(weft_server_endpoint_parse(&e, "foo:1", small, sizeof small), WEFT_EPARSE);
-  CHECK_STR(small, "unknown end");
-  CHECK_INT(weft_server_endpoint_parse(&e, "foo:1", NULL, 0), WEFT_EPARSE);
-  CHECK_INT(weft_server_endpoint_parse(&e, NULL, NULL, 0), WEFT_EINVAL);
-  CHECK_INT(weft_server_endpoint_parse(&e, "tcp:1", NULL, 0), 0);
-  char fits[6], tiny[5];
-  CHECK_INT(weft_server_endpoint_describe(e, fits, sizeof fits), 0);
-  CHECK_STR(fits, "tcp:1");
-  CHECK_INT(weft_server_endpoint_describe(e, tiny, sizeof tiny), WEFT_ENOSPC);
-  CHECK_STR(tiny, "tcp:");
-  weft_server_endpoint_free(e);
-  weft_server_endpoint_free(NULL);
-}
-
-/* ---- listening ---- */
-
-typedef struct server {
-  int accepted, lost;
-  weft_transport *t;
-} server;
-
-static void srv_made(weft_transport *t, void *user) { ((server *)user)->t = t; }
-static void srv_data(weft_transport *t, const void *d, size_t n, void *user) {
-  (void)t, (void)d, (void)n, (void)user;
-}
-static void srv_lost(weft_transport *t, int reason, void *user) {
-  (void)t, (void)reason;
-  server *s = user;
-  s->lost++;
-  s->t = NULL;
-}
-static const weft_protocol_callbacks srv_cb = {.connection_made = srv_made, .data_received = srv_data,
-                                               .connection_lost = srv_lost};
-static int srv_build(void *user, const weft_address *peer, weft_protocol *out) {
-  (void)peer;
-  ((server *)user)->accepted++;
-  *out = (weft_protocol){&srv_cb, user};
-  return 0;
-}
-
-/* Connects a plain socket to a, lets the reactor accept it, then tears everything down. */
-static void accept_one(weft_reactor *r, const weft_address *a, server *s) {
-  int fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  REQUIRE(connect(fd, &a->u.sa, a->len) == 0); /* completes against the backlog */
-  for (int i = 0; i < 100 && !s->accepted; i++) weft_reactor_iterate(r, 0.05);
-  CHECK_INT(s->accepted, 1);
-  if (s->t) weft_transport_abort_connection(s->t);
-  for (int i = 0; i < 100 && s->accepted != s->lost; i++) weft_reactor_iterate(r, 0.05);
-  CHECK_INT(s->lost, s->accepted);
-  close(fd);
-}
-
-static void test_listen_tcp_port_zero(void) {
+static weft_reactor *new_reactor(void) {
   weft_reactor *r;
   REQUIRE(weft_reactor_new(&r, NULL) == 0);
-  weft_server_endpoint *e;
-  REQUIRE(weft_server_endpoint_parse(&e, "tcp:0:interface=127.0.0.1:backlog=8", NULL, 0) == 0);
-  server s = {0};
-  weft_factory f = {.build_protocol = srv_build, .user = &s};
-  weft_listening_port *p = NULL;
-  CHECK_INT(weft_server_endpoint_listen(e, r, &f, &p), 0);
+  return r;
+}
+
+static weft_server_endpoint *server(const char *desc) {
+  weft_server_endpoint *e = NULL;
+  char err[256];
+  if (weft_server_endpoint_parse(&e, desc, err, sizeof err) != 0) CHECK_FAIL_("parse \"%s\": %s", desc, err);
+  REQUIRE(e != NULL);
+  return e;
+}
+
+static weft_client_endpoint *client_ep(const char *desc) {
+  weft_client_endpoint *e = NULL;
+  char err[256];
+  if (weft_client_endpoint_parse(&e, desc, err, sizeof err) != 0) CHECK_FAIL_("parse \"%s\": %s", desc, err);
+  REQUIRE(e != NULL);
+  return e;
+}
+
+/* Listens on desc and returns the port, which the test now owns (NULL on failure, reported). */
+static weft_listening_port *listen_on(weft_reactor *r, const char *desc, const weft_factory *f) {
+  weft_server_endpoint *e = server(desc);
+  weft_deferred *d = weft_server_endpoint_listen(e, r, f);
   weft_server_endpoint_free(e); /* the port does not need it */
-  REQUIRE(p != NULL);
+  weft_value v;
+  char why[512];
+  if (weft_success_result_of(d, &v, why, sizeof why) != 0) CHECK_FAIL_("listen on %s: %s", desc, why);
+  weft_deferred_unref(d);
+  return v.kind == WEFT_VALUE_PTR ? v.v.p : NULL; /* taking v.p: the port is ours to close */
+}
+
+/* Listens on desc, which must fail with code and exactly the message want. */
+static void listen_fails(weft_reactor *r, const char *desc, const weft_factory *f, int code, const char *want) {
+  weft_server_endpoint *e = server(desc);
+  weft_deferred *d = weft_server_endpoint_listen(e, r, f);
+  weft_server_endpoint_free(e);
+  char why[512];
+  weft_failure *fl = weft_failure_result_of(d, WEFT_FAILURE_DOMAIN, code, why, sizeof why);
+  if (!fl) CHECK_FAIL_("listen on %s: %s", desc, why);
+  else CHECK_STR(weft_failure_message(fl), want);
+  weft_failure_unref(fl);
+  weft_deferred_unref(d);
+}
+
+/* Connects through desc and turns the reactor until the Deferred fires (bounded); returns it. */
+static weft_deferred *connect_to(weft_reactor *r, const char *desc, const weft_factory *f) {
+  weft_client_endpoint *e = client_ep(desc);
+  weft_deferred *d = weft_client_endpoint_connect(e, r, f);
+  weft_client_endpoint_free(e); /* the attempt does not need it */
+  REQUIRE(d != NULL);
+  for (int i = 0; i < 500 && !weft_deferred_called(d); i++) weft_reactor_iterate(r, 0.01);
+  return d;
+}
+
+/* The Deferred of a connect fired with the protocol's user pointer, want. */
+static void check_connected(weft_deferred *d, void *want) {
+  weft_value v;
+  char why[512];
+  if (weft_success_result_of(d, &v, why, sizeof why) != 0) CHECK_FAIL_("connect: %s", why);
+  else CHECK(v.kind == WEFT_VALUE_PTR && v.v.p == want && v.destroy == NULL);
+  weft_deferred_unref(d);
+}
+
+static void check_failed(weft_deferred *d, int code, const char *want) {
+  char why[512];
+  weft_failure *fl = weft_failure_result_of(d, WEFT_FAILURE_DOMAIN, code, why, sizeof why);
+  if (!fl) CHECK_FAIL_("expected failure %s: %s", weft_err_name(code), why);
+  else if (want) CHECK_STR(weft_failure_message(fl), want);
+  weft_failure_unref(fl);
+  weft_deferred_unref(d);
+}
+
+static int port_of(weft_listening_port *p) {
   weft_address a;
   weft_listening_port_address(p, &a);
-  CHECK_INT(weft_address_family(&a), AF_INET);
-  CHECK(weft_address_port(&a) > 0);
-  accept_one(r, &a, &s);
+  return weft_address_port(&a);
+}
 
-  /* the same port again is refused with the listen error, not a parse error */
-  char desc[64];
-  snprintf(desc, sizeof desc, "tcp:%d:interface=127.0.0.1", weft_address_port(&a));
-  REQUIRE(weft_server_endpoint_parse(&e, desc, NULL, 0) == 0);
-  weft_listening_port *p2 = NULL;
-  CHECK_INT(weft_server_endpoint_listen(e, r, &f, &p2), WEFT_EADDRINUSE);
-  CHECK(p2 == NULL);
-  weft_server_endpoint_free(e);
+/* ---- tcp ---- */
 
+static void test_tcp_listen_connect_and_stop(void) {
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_listening_port *p = listen_on(r, "tcp:0:interface=127.0.0.1:backlog=8", &sf);
+  REQUIRE(p != NULL);
+  char desc[128];
+  snprintf(desc, sizeof desc, "tcp:host=127.0.0.1:port=%d", port_of(p));
+  client c = {.send = "ping", .send_len = 4};
+  weft_factory cf = client_factory(&c);
+  weft_deferred *d = connect_to(r, desc, &cf);
+  CHECK(c.made); /* connection_made ran before the Deferred fired */
+  check_connected(d, &c);
+  CHECK(!c.failed); /* failures go through the Deferred, never connection_failed */
+
+  /* stopping the port leaves the live connection alone and refuses new ones */
+  weft_deferred *stopped = weft_listening_port_stop(p);
+  CHECK(weft_success_result_of(stopped, NULL, NULL, 0) == 0);
+  weft_deferred_unref(stopped);
+  bool got4 = false;
+  for (int i = 0; i < 500 && !got4; i++) got4 = (weft_reactor_iterate(r, 0.01), c.ngot >= 4);
+  CHECK_MEM(c.got, c.ngot, "ping", 4);
+  CHECK(!c.lost);
+  weft_transport_write(c.t, "more", 4);
+  for (int i = 0; i < 500 && c.ngot < 8; i++) weft_reactor_iterate(r, 0.01);
+  CHECK_MEM(c.got, c.ngot, "pingmore", 8);
+  client c2 = {0};
+  weft_factory cf2 = client_factory(&c2);
+  char want[200];
+  snprintf(want, sizeof want, "cannot connect to %s: connection refused", desc);
+  check_failed(connect_to(r, desc, &cf2), WEFT_ECONNREFUSED, want);
+  CHECK(!c2.made && !c2.failed);
+
+  weft_transport_lose_connection(c.t);
+  CHECK(turn_until(r, &c.lost, 5));
+  close_reactor(r);
+  CHECK_INT(es.made, 1);
+}
+
+static void test_listen_failure_names_the_endpoint(void) {
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_listening_port *p = listen_on(r, "tcp:0:interface=127.0.0.1", &sf);
+  REQUIRE(p != NULL);
+  char desc[64], want[160];
+  snprintf(desc, sizeof desc, "tcp:%d:interface=127.0.0.1", port_of(p));
+  snprintf(want, sizeof want, "cannot listen on %s: address already in use", desc);
+  listen_fails(r, desc, &sf, WEFT_EADDRINUSE, want);
   weft_listening_port_close(p);
-  CHECK_INT(weft_reactor_open_handles(r), 0);
-  CHECK_INT(weft_reactor_free(r), 0);
+  close_reactor(r);
 }
 
-static void test_listen_ipv6_escaped(void) {
-  weft_reactor *r;
-  REQUIRE(weft_reactor_new(&r, NULL) == 0);
-  weft_server_endpoint *e;
-  REQUIRE(weft_server_endpoint_parse(&e, "tcp:0:interface=\\:\\:1", NULL, 0) == 0);
-  server s = {0};
-  weft_factory f = {.build_protocol = srv_build, .user = &s};
-  weft_listening_port *p = NULL;
-  int rc = weft_server_endpoint_listen(e, r, &f, &p);
+/* A listen whose result nobody takes closes its port when the Deferred goes: no leak. */
+static void test_unclaimed_port_is_closed(void) {
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_server_endpoint *e = server("tcp:0:interface=127.0.0.1");
+  weft_deferred *d = weft_server_endpoint_listen(e, r, &sf);
   weft_server_endpoint_free(e);
-  if (rc == WEFT_EAFNOSUPPORT || rc == WEFT_EADDRNOTAVAIL) {
-    fprintf(stderr, "  (no IPv6 loopback here: skipped)\n");
-  } else {
-    CHECK_INT(rc, 0);
-    weft_address a;
-    weft_listening_port_address(p, &a);
-    CHECK_INT(weft_address_family(&a), AF_INET6);
-    accept_one(r, &a, &s);
-    weft_listening_port_close(p);
-  }
+  CHECK(weft_deferred_called(d));
+  CHECK_INT(weft_reactor_open_handles(r), 1);
+  weft_deferred_cancel(d); /* fired already: nothing happens */
+  weft_deferred_unref(d);
   CHECK_INT(weft_reactor_open_handles(r), 0);
   CHECK_INT(weft_reactor_free(r), 0);
 }
 
-static void test_listen_unix_with_escaped_path_and_mode(void) {
-  char dir[] = "/tmp/weft-endpoint-XXXXXX", desc[128], path[128];
+static void test_tcp6_is_ipv6_only(void) {
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_server_endpoint *e = server("tcp6:0");
+  weft_deferred *d = weft_server_endpoint_listen(e, r, &sf);
+  weft_server_endpoint_free(e);
+  weft_value v;
+  if (weft_success_result_of(d, &v, NULL, 0) != 0) {
+    fprintf(stderr, "  (no IPv6 here: tcp6 not tested)\n");
+    weft_deferred_unref(d);
+    close_reactor(r);
+    return;
+  }
+  weft_deferred_unref(d);
+  weft_listening_port *p = v.v.p;
+  weft_address a;
+  weft_listening_port_address(p, &a);
+  CHECK_INT(weft_address_family(&a), AF_INET6);
+  char desc[128];
+  client c = {0}, c4 = {0};
+  weft_factory cf = client_factory(&c), cf4 = client_factory(&c4);
+  snprintf(desc, sizeof desc, "tcp:\\:\\:1:%d", port_of(p));
+  check_connected(connect_to(r, desc, &cf), &c);
+  snprintf(desc, sizeof desc, "tcp:host=127.0.0.1:port=%d", port_of(p));
+  check_failed(connect_to(r, desc, &cf4), WEFT_ECONNREFUSED, NULL); /* IPV6_V6ONLY */
+  weft_transport_abort_connection(c.t);
+  CHECK(turn_until(r, &c.lost, 5));
+  weft_listening_port_close(p);
+  close_reactor(r);
+}
+
+/* ---- unix, with a lock file ---- */
+
+static void test_unix_with_lockfile(void) {
+  char dir[] = "/tmp/weft-endpoint-XXXXXX", desc[160], cdesc[160], sock[128], lock[128];
   REQUIRE(mkdtemp(dir) != NULL);
-  snprintf(desc, sizeof desc, "unix:%s/a\\:b.sock:mode=0600", dir);
-  snprintf(path, sizeof path, "%s/a:b.sock", dir);
-  weft_reactor *r;
-  REQUIRE(weft_reactor_new(&r, NULL) == 0);
-  weft_server_endpoint *e;
-  REQUIRE(weft_server_endpoint_parse(&e, desc, NULL, 0) == 0);
-  server s = {0};
-  weft_factory f = {.build_protocol = srv_build, .user = &s};
-  weft_listening_port *p = NULL;
-  CHECK_INT(weft_server_endpoint_listen(e, r, &f, &p), 0);
-  weft_server_endpoint_free(e);
+  snprintf(desc, sizeof desc, "unix:%s/a\\:b.sock:mode=0600:lockfile=1", dir);
+  snprintf(cdesc, sizeof cdesc, "unix:path=%s/a\\:b.sock:timeout=5", dir);
+  snprintf(sock, sizeof sock, "%s/a:b.sock", dir);
+  snprintf(lock, sizeof lock, "%s/a:b.sock.lock", dir);
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_listening_port *p = listen_on(r, desc, &sf);
+  REQUIRE(p != NULL);
   struct stat st;
-  CHECK_INT(stat(path, &st), 0);
-  CHECK(S_ISSOCK(st.st_mode));
-  CHECK_INT(st.st_mode & 07777, 0600);
-  if (p) {
-    weft_address a;
-    weft_listening_port_address(p, &a);
-    accept_one(r, &a, &s);
-    weft_listening_port_close(p);
-  }
-  CHECK(stat(path, &st) < 0 && errno == ENOENT); /* removed with the port */
-  CHECK_INT(weft_reactor_open_handles(r), 0);
-  CHECK_INT(weft_reactor_free(r), 0);
+  CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600);
+  CHECK_INT(stat(lock, &st), 0);
+  char want[600];
+  snprintf(want, sizeof want, "cannot listen on %s: lock file %s is held by another process", desc, lock);
+  listen_fails(r, desc, &sf, WEFT_EADDRINUSE, want);
+  CHECK(stat(sock, &st) == 0); /* the holder's socket is untouched */
+
+  client c = {.send = "hi", .send_len = 2, .close_after = 2};
+  weft_factory cf = client_factory(&c);
+  check_connected(connect_to(r, cdesc, &cf), &c);
+  CHECK(turn_until(r, &c.lost, 5));
+  CHECK_MEM(c.got, c.ngot, "hi", 2);
+  weft_deferred_unref(weft_listening_port_stop(p));
+  CHECK(stat(sock, &st) < 0 && errno == ENOENT);
+  CHECK(stat(lock, &st) < 0 && errno == ENOENT);
+
+  /* a dead server's socket file is replaced by the next lock holder */
+  int dead = socket(AF_UNIX, SOCK_STREAM, 0);
+  weft_address da;
+  weft_address_from_unix(&da, sock);
+  REQUIRE(bind(dead, &da.u.sa, da.len) == 0 && listen(dead, 1) == 0);
+  close(dead); /* its file stays */
+  p = listen_on(r, desc, &sf);
+  CHECK(p != NULL);
+  weft_listening_port_close(p);
+  close_reactor(r);
   rmdir(dir);
 }
 
+/* ---- connection attempts ---- */
+
+/* A listener whose backlog is full, so a connect to it stays pending (as in test_tcp.c). */
+static int full_listener(weft_address *to, int fillers[4]) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  weft_address_from_ip(to, "127.0.0.1", 0);
+  REQUIRE(bind(lfd, &to->u.sa, to->len) == 0 && listen(lfd, 0) == 0);
+  to->len = sizeof to->u;
+  getsockname(lfd, &to->u.sa, &to->len);
+  for (int i = 0; i < 4; i++) {
+    fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    connect(fillers[i], &to->u.sa, to->len);
+  }
+  return lfd;
+}
+
+static void test_cancel_pending_connect(void) {
+  weft_reactor *r = new_reactor();
+  weft_address to;
+  int fillers[4], lfd = full_listener(&to, fillers);
+  char desc[96];
+  snprintf(desc, sizeof desc, "tcp:host=127.0.0.1:port=%d", weft_address_port(&to));
+  weft_client_endpoint *e = client_ep(desc);
+  client c = {0};
+  weft_factory cf = client_factory(&c);
+  weft_deferred *d = weft_client_endpoint_connect(e, r, &cf);
+  weft_client_endpoint_free(e);
+  for (int i = 0; i < 5; i++) weft_reactor_iterate(r, 0.01);
+  CHECK(weft_assert_no_result(d, NULL, 0));
+  CHECK(weft_reactor_open_handles(r) > 0); /* the pending attempt (and its timeout) */
+  weft_deferred_cancel(d);
+  CHECK_INT(weft_reactor_open_handles(r), 0); /* its socket and timer are gone at once */
+  char want[160];
+  snprintf(want, sizeof want, "cannot connect to %s: operation canceled", desc);
+  check_failed(d, WEFT_ECANCELED, want);
+  CHECK(!c.made && !c.failed);
+  close_reactor(r);
+  for (int i = 0; i < 4; i++) close(fillers[i]);
+  close(lfd);
+}
+
+static void test_connect_timeout(void) {
+  weft_reactor *r = new_reactor();
+  weft_address to;
+  int fillers[4], lfd = full_listener(&to, fillers);
+  char desc[96];
+  snprintf(desc, sizeof desc, "tcp:127.0.0.1:%d:timeout=0.05", weft_address_port(&to));
+  client c = {0};
+  weft_factory cf = client_factory(&c);
+  check_failed(connect_to(r, desc, &cf), WEFT_ETIMEDOUT, NULL);
+  close_reactor(r);
+  for (int i = 0; i < 4; i++) close(fillers[i]);
+  close(lfd);
+}
+
+static int refuse_build(void *u, const weft_address *peer, weft_protocol *out) {
+  (void)u, (void)peer, (void)out;
+  return WEFT_EACCES;
+}
+
+static void test_connect_errors(void) {
+  weft_reactor *r = new_reactor();
+  client c = {0};
+  weft_factory cf = client_factory(&c);
+  /* host names wait for weft's resolver */
+  weft_client_endpoint *e = client_ep("tcp:host=example.invalid:port=80");
+  weft_deferred *d = weft_client_endpoint_connect(e, r, &cf);
+  weft_client_endpoint_free(e);
+  check_failed(d, WEFT_ENOSYS,
+               "cannot connect to tcp:host=example.invalid:port=80: name resolution not available yet (give a "
+               "numeric address)");
+  check_failed(connect_to(r, "unix:/nonexistent/weft.sock", &cf), WEFT_ENOENT,
+               "cannot connect to unix:path=/nonexistent/weft.sock: no such file or directory");
+  /* a protocol the factory refuses to build fails the attempt with its error */
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_listening_port *p = listen_on(r, "tcp:0:interface=127.0.0.1", &sf);
+  char desc[96];
+  snprintf(desc, sizeof desc, "tcp:host=127.0.0.1:port=%d", port_of(p));
+  weft_factory refusing = {.build_protocol = refuse_build};
+  check_failed(connect_to(r, desc, &refusing), WEFT_EACCES, NULL);
+  CHECK(!c.made && !c.failed);
+  for (int i = 0; i < 100 && es.lost < es.made; i++) weft_reactor_iterate(r, 0.01);
+  weft_listening_port_close(p);
+  close_reactor(r);
+}
+
+/* ---- adopted sockets ---- */
+
+/* A listening TCP socket on 127.0.0.1 moved to the lowest free descriptor >= at_least. */
+static int listening_socket_at(int at_least) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  weft_address a;
+  weft_address_from_ip(&a, "127.0.0.1", 0);
+  REQUIRE(bind(s, &a.u.sa, a.len) == 0 && listen(s, 8) == 0);
+  int fd = fcntl(s, F_DUPFD_CLOEXEC, at_least);
+  REQUIRE(fd >= at_least);
+  close(s);
+  return fd;
+}
+
+/* Serves one connection through the port and closes it. */
+static void serve_one(weft_reactor *r, weft_listening_port *p, echo_server *es) {
+  char desc[96];
+  snprintf(desc, sizeof desc, "tcp:host=127.0.0.1:port=%d", port_of(p));
+  client c = {.send = "x", .send_len = 1, .close_after = 1};
+  weft_factory cf = client_factory(&c);
+  check_connected(connect_to(r, desc, &cf), &c);
+  CHECK(turn_until(r, &c.lost, 5));
+  CHECK_INT(c.ngot, 1);
+  for (int i = 0; i < 100 && es->lost < es->made; i++) weft_reactor_iterate(r, 0.01);
+}
+
+static void test_systemd_activation(void) {
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  /* systemd's fds start at 3; the test's socket sits at 3 + index with the ones before it unused */
+  int fd = listening_socket_at(40), index = fd - 3;
+  char n[32], desc[96], want[600];
+  snprintf(n, sizeof n, "%d", index + 1);
+  setenv("LISTEN_FDS", n, 1);
+  snprintf(n, sizeof n, "%ld", (long)getpid());
+  setenv("LISTEN_PID", n, 1);
+  snprintf(desc, sizeof desc, "systemd:domain=INET:index=%d", index);
+  weft_listening_port *p = listen_on(r, desc, &sf);
+  REQUIRE(p != NULL);
+  serve_one(r, p, &es);
+  weft_listening_port_close(p);
+  CHECK(fcntl(fd, F_GETFD) >= 0); /* the inherited descriptor stays */
+
+  /* by name */
+  char names[256] = "";
+  for (int i = 0; i < index; i++) strcat(names, "other:");
+  strcat(names, "web");
+  setenv("LISTEN_FDNAMES", names, 1);
+  p = listen_on(r, "systemd:domain=INET:name=web", &sf);
+  CHECK(p != NULL);
+  weft_listening_port_close(p);
+
+  snprintf(desc, sizeof desc, "systemd:domain=INET6:index=%d", index);
+  snprintf(want, sizeof want, "cannot listen on %s: systemd socket fd %d is INET, not INET6", desc, fd);
+  listen_fails(r, desc, &sf, WEFT_EINVAL, want);
+  snprintf(desc, sizeof desc, "systemd:domain=INET:index=%d", index + 1);
+  snprintf(want, sizeof want, "cannot listen on %s: systemd passed %d sockets, so index %d does not exist", desc,
+           index + 1, index + 1);
+  listen_fails(r, desc, &sf, WEFT_ENOENT, want);
+  listen_fails(r, "systemd:domain=INET:name=api", &sf, WEFT_ENOENT,
+               "cannot listen on systemd:domain=INET:name=api: no systemd socket named \"api\" in LISTEN_FDNAMES");
+  setenv("LISTEN_PID", "1", 1); /* meant for another process */
+  snprintf(desc, sizeof desc, "systemd:domain=INET:index=%d", index);
+  snprintf(want, sizeof want,
+           "cannot listen on %s: the systemd sockets are not for this process (LISTEN_PID is 1, this is %ld)", desc,
+           (long)getpid());
+  listen_fails(r, desc, &sf, WEFT_ENOENT, want);
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  snprintf(want, sizeof want, "cannot listen on %s: no sockets from systemd (LISTEN_PID and LISTEN_FDS are not set)", desc);
+  listen_fails(r, desc, &sf, WEFT_ENOENT, want);
+  close(fd);
+  close_reactor(r);
+}
+
+static void test_fd_adoption(void) {
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  int fd = listening_socket_at(3);
+  char desc[64], want[200];
+  snprintf(desc, sizeof desc, "fd:%d", fd);
+  weft_listening_port *p = listen_on(r, desc, &sf);
+  REQUIRE(p != NULL);
+  serve_one(r, p, &es);
+  weft_listening_port_close(p);
+  CHECK(fcntl(fd, F_GETFD) >= 0); /* the caller's descriptor stays; the port used a duplicate */
+  close(fd);
+  snprintf(want, sizeof want, "cannot listen on %s: descriptor %d is not open", desc, fd);
+  listen_fails(r, desc, &sf, WEFT_EBADF, want);
+  int plain = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* not listening */
+  snprintf(desc, sizeof desc, "fd:%d", plain);
+  snprintf(want, sizeof want, "cannot listen on %s: descriptor %d is not a listening stream socket", desc, plain);
+  listen_fails(r, desc, &sf, WEFT_EINVAL, want);
+  close(plain);
+  close_reactor(r);
+}
+
+/* ---- plugins ---- */
+
+/* An application's endpoint type: "lo:PORT" listens on (and connects to) 127.0.0.1:PORT by
+ * delegating to the built-in tcp endpoints. */
+typedef struct lo_state {
+  char tcp[96];
+} lo_state;
+
+static int frees;
+
+static int lo_parse(void **state, const weft_endpoint_args *a, char *why, size_t n, void *user) {
+  const char *port = a->n == 1 && !a->v[0].key ? a->v[0].value : weft_endpoint_args_get(a, "port");
+  if (!port || a->n != 1 || strspn(port, "0123456789") != strlen(port) || !*port)
+    return snprintf(why, n, "%s takes one argument, a port", a->type), WEFT_EPARSE;
+  lo_state *s = malloc(sizeof *s);
+  if (!s) return WEFT_ENOMEM;
+  snprintf(s->tcp, sizeof s->tcp, user ? "tcp:%s:interface=127.0.0.1" : "tcp:host=127.0.0.1:port=%s", port);
+  *state = s;
+  return 0;
+}
+
+static void lo_free(void *state, void *user) {
+  (void)user;
+  frees++;
+  free(state);
+}
+
+static weft_deferred *lo_listen(void *state, weft_reactor *r, const weft_factory *f, void *user) {
+  (void)user;
+  weft_server_endpoint *e = server(((lo_state *)state)->tcp);
+  weft_deferred *d = weft_server_endpoint_listen(e, r, f);
+  weft_server_endpoint_free(e);
+  return d;
+}
+
+static weft_deferred *lo_connect(void *state, weft_reactor *r, const weft_factory *f, void *user) {
+  (void)user;
+  weft_client_endpoint *e = client_ep(((lo_state *)state)->tcp);
+  weft_deferred *d = weft_client_endpoint_connect(e, r, f);
+  weft_client_endpoint_free(e);
+  return d;
+}
+
+static void test_plugin(void) {
+  static int server_marker;
+  weft_server_endpoint_plugin sp = {.parse = lo_parse, .listen = lo_listen, .free_state = lo_free, .user = &server_marker};
+  weft_client_endpoint_plugin cp = {.parse = lo_parse, .connect = lo_connect, .free_state = lo_free};
+  CHECK_INT(weft_endpoint_register_server("lo", &sp), 0);
+  CHECK_INT(weft_endpoint_register_client("lo", &cp), 0);
+  CHECK_INT(weft_endpoint_register_server("lo", &sp), WEFT_EEXIST);
+  CHECK_INT(weft_endpoint_register_server("tcp", &sp), WEFT_EEXIST);
+  CHECK_INT(weft_endpoint_register_client("unix", &cp), WEFT_EEXIST);
+  CHECK_INT(weft_endpoint_register_server("a:b", &sp), WEFT_EINVAL);
+  CHECK_INT(weft_endpoint_register_server("", &sp), WEFT_EINVAL);
+  CHECK_INT(weft_endpoint_register_server("ok", &(weft_server_endpoint_plugin){0}), WEFT_EINVAL);
+  CHECK(weft_server_endpoint_type_known("lo") && weft_client_endpoint_type_known("lo"));
+
+  weft_server_endpoint *e = NULL;
+  char err[256], got[128];
+  CHECK_INT(weft_server_endpoint_parse(&e, "lo", err, sizeof err), WEFT_EPARSE);
+  CHECK_STR(err, "bad endpoint \"lo\": lo takes one argument, a port");
+  CHECK_INT(weft_server_endpoint_parse(&e, "lo:port=0", err, sizeof err), 0);
+  CHECK_STR(weft_server_endpoint_type(e), "lo");
+  weft_server_endpoint_describe(e, got, sizeof got);
+  CHECK_STR(got, "lo:port=0");
+  weft_server_endpoint_free(e);
+  CHECK_INT(frees, 1);
+
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  weft_listening_port *p = listen_on(r, "lo:0", &sf);
+  REQUIRE(p != NULL);
+  char desc[64];
+  snprintf(desc, sizeof desc, "lo:%d", port_of(p));
+  client c = {.send = "plug", .send_len = 4, .close_after = 4};
+  weft_factory cf = client_factory(&c);
+  check_connected(connect_to(r, desc, &cf), &c);
+  CHECK(turn_until(r, &c.lost, 5));
+  CHECK_MEM(c.got, c.ngot, "plug", 4);
+  weft_listening_port_close(p);
+  close_reactor(r);
+
+  CHECK_INT(weft_endpoint_unregister_server("lo"), 0);
+  CHECK_INT(weft_endpoint_unregister_server("lo"), WEFT_ENOENT);
+  CHECK_INT(weft_server_endpoint_parse(&e, "lo:0", err, sizeof err), WEFT_EPARSE);
+  CHECK_STR(err, "unknown endpoint type \"lo\" in \"lo:0\"");
+  CHECK(weft_client_endpoint_type_known("lo")); /* the client side is registered apart */
+  CHECK_INT(weft_endpoint_unregister_client("lo"), 0);
+}
+
+/* Registration and parsing from several threads at once (the registry's lock). */
+static void *churn(void *arg) {
+  char prefix[16];
+  snprintf(prefix, sizeof prefix, "p%d", (int)(long)arg);
+  weft_server_endpoint_plugin sp = {.parse = lo_parse, .listen = lo_listen, .free_state = lo_free, .user = &frees};
+  for (int i = 0; i < 2000; i++) {
+    if (weft_endpoint_register_server(prefix, &sp) != 0) return (void *)1;
+    weft_server_endpoint *e = NULL;
+    char desc[32];
+    snprintf(desc, sizeof desc, "%s:1", prefix);
+    if (weft_server_endpoint_parse(&e, desc, NULL, 0) != 0) return (void *)2;
+    weft_server_endpoint_free(e);
+    if (weft_endpoint_unregister_server(prefix) != 0) return (void *)3;
+  }
+  return NULL;
+}
+
+static void test_plugin_registry_threads(void) {
+  pthread_t t[4];
+  frees = 0;
+  for (long i = 0; i < 4; i++) REQUIRE(pthread_create(&t[i], NULL, churn, (void *)i) == 0);
+  for (int i = 0; i < 4; i++) {
+    void *rc;
+    pthread_join(t[i], &rc);
+    CHECK(rc == NULL);
+  }
+}
+
 int main(void) {
-  RUN(test_tcp_forms);
-  RUN(test_escaped_colons);
-  RUN(test_unix_forms);
-  RUN(test_errors_name_the_bad_part);
-  RUN(test_error_buffer_is_truncated_and_optional);
-  RUN(test_listen_tcp_port_zero);
-  RUN(test_listen_ipv6_escaped);
-  RUN(test_listen_unix_with_escaped_path_and_mode);
+  RUN(test_tcp_listen_connect_and_stop);
+  RUN(test_listen_failure_names_the_endpoint);
+  RUN(test_unclaimed_port_is_closed);
+  RUN(test_tcp6_is_ipv6_only);
+  RUN(test_unix_with_lockfile);
+  RUN(test_cancel_pending_connect);
+  RUN(test_connect_timeout);
+  RUN(test_connect_errors);
+  RUN(test_systemd_activation);
+  RUN(test_fd_adoption);
+  RUN(test_plugin);
+  RUN(test_plugin_registry_threads);
   return CHECK_DONE();
 }

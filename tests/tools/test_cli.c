@@ -2,6 +2,7 @@
  * usage errors, echo round trips, clean exit on SIGTERM, JSON logs, and portforward carrying
  * 1 MiB intact and closing clients when the target is down. Every wait has a deadline; a child
  * that overstays is killed. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -80,6 +81,43 @@ static void spawn(child *c, const char *const *args) {
   posix_spawnattr_destroy(&attr);
   set_live(c->pid, true);
   posix_spawn_file_actions_destroy(&fa);
+  close(errp[1]);
+  close(outp[1]);
+  c->err_fd = errp[0];
+  c->out_fd = outp[0];
+  fcntl(c->err_fd, F_SETFL, O_NONBLOCK);
+  fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
+}
+
+/* As spawn, with listen_fd inherited as descriptor `at` and, when systemd is true, the socket
+ * activation variables naming it (LISTEN_PID is the child's own pid, known only after fork). */
+static void spawn_with_socket(child *c, const char *const *args, int listen_fd, int at, bool systemd) {
+  int errp[2], outp[2];
+  memset(c, 0, sizeof *c);
+  REQUIRE(pipe2(errp, O_CLOEXEC) == 0 && pipe2(outp, O_CLOEXEC) == 0);
+  char *argv[16];
+  argv[0] = (char *)WEFT_PATH;
+  int n = 1;
+  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  c->pid = fork();
+  REQUIRE(c->pid >= 0);
+  if (c->pid == 0) { /* the test is single-threaded: setenv after fork is safe here */
+    dup2(errp[1], 2);
+    dup2(outp[1], 1);
+    if (listen_fd == at) fcntl(at, F_SETFD, 0);
+    else dup2(listen_fd, at); /* the copy is inheritable */
+    signal(SIGPIPE, SIG_DFL);
+    if (systemd) {
+      char pid[32];
+      snprintf(pid, sizeof pid, "%ld", (long)getpid());
+      setenv("LISTEN_PID", pid, 1);
+      setenv("LISTEN_FDS", "1", 1);
+    }
+    execv(WEFT_PATH, argv);
+    _exit(127);
+  }
+  set_live(c->pid, true);
   close(errp[1]);
   close(outp[1]);
   c->err_fd = errp[0];
@@ -510,6 +548,116 @@ static void test_portforward_to_closed_port_closes_client(void) {
   CHECK_INT(stop(&fwd), 0);
 }
 
+
+/* ---- endpoint strings ---- */
+
+/* A listening socket on 127.0.0.1 (port from the kernel); its port in *port. */
+static int loopback_listener(int *port) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(bind(s, (struct sockaddr *)&a, sizeof a) == 0 && listen(s, 16) == 0);
+  getsockname(s, (struct sockaddr *)&a, &len);
+  *port = ntohs(a.sin_port);
+  return s;
+}
+
+/* One echo round trip through port. */
+static void check_echo(int port) {
+  int fd = connect_to(port);
+  char buf[5];
+  CHECK_INT(send(fd, "hello", 5, 0), 5);
+  CHECK_INT(read_full(fd, buf, 5), 5);
+  CHECK_MEM(buf, 5, "hello", 5);
+  close(fd);
+}
+
+/* systemd socket activation: the socket arrives as fd 3 with LISTEN_PID/LISTEN_FDS set. */
+static void test_echo_systemd_activation(void) {
+  int port, s = loopback_listener(&port);
+  child c;
+  spawn_with_socket(&c, (const char *[]){"echo", "--listen", "systemd:domain=INET:index=0", NULL}, s, 3, true);
+  char want[64];
+  snprintf(want, sizeof want, "listening on 127.0.0.1:%d", port);
+  CHECK(wait_stderr(&c, want, 10));
+  check_echo(port);
+  CHECK_INT(stop(&c), 0);
+  close(s);
+  /* without the variables the endpoint cannot listen: exit 1, saying why */
+  CHECK_INT(run(&c, (const char *[]){"echo", "--listen", "systemd:domain=INET:index=0", NULL}), 1);
+  CHECK(strstr(c.err, "cannot listen on systemd:domain=INET:index=0: no sockets from systemd") != NULL);
+}
+
+static void test_echo_on_inherited_fd(void) {
+  int port, s = loopback_listener(&port);
+  child c;
+  spawn_with_socket(&c, (const char *[]){"echo", "--listen", "fd:5", NULL}, s, 5, false);
+  char want[64];
+  snprintf(want, sizeof want, "listening on 127.0.0.1:%d", port);
+  CHECK(wait_stderr(&c, want, 10));
+  check_echo(port);
+  CHECK_INT(stop(&c), 0);
+  close(s);
+}
+
+/* --listen repeated over different types: one service, a TCP port and a Unix socket. */
+static void test_echo_on_several_endpoints(void) {
+  char dir[] = "/tmp/weft-cli-XXXXXX", ep[128];
+  REQUIRE(mkdtemp(dir) != NULL);
+  snprintf(ep, sizeof ep, "unix:%s/e.sock:lockfile=1", dir);
+  child c;
+  spawn(&c, (const char *[]){"echo", "--listen", "tcp:0:interface=127.0.0.1:reuseport=yes", "--listen", ep, NULL});
+  int port = listening_port(&c);
+  CHECK(port > 0);
+  CHECK(wait_stderr(&c, "listening on unix:", 10));
+  if (port > 0) check_echo(port);
+  char lock[128];
+  snprintf(lock, sizeof lock, "%s/e.sock.lock", dir);
+  CHECK(access(lock, F_OK) == 0);
+  CHECK_INT(stop(&c), 0);
+  CHECK(access(lock, F_OK) < 0); /* released with the port */
+  rmdir(dir);
+}
+
+/* portforward's --to as client endpoints: keyword, positional, Unix, and the short HOST:PORT. */
+static void test_portforward_to_endpoints(void) {
+  char dir[] = "/tmp/weft-cli-XXXXXX", uep[128], uto[128];
+  REQUIRE(mkdtemp(dir) != NULL);
+  snprintf(uep, sizeof uep, "unix:%s/echo.sock", dir);
+  snprintf(uto, sizeof uto, "unix:path=%s/echo.sock", dir);
+  child echo;
+  spawn(&echo, (const char *[]){"echo", "--listen", "tcp:0:interface=127.0.0.1", "--listen", uep, NULL});
+  int eport = listening_port(&echo);
+  REQUIRE(eport > 0);
+  REQUIRE(wait_stderr(&echo, "listening on unix:", 10));
+  char kw[64], pos[64], name[64];
+  snprintf(kw, sizeof kw, "tcp:host=127.0.0.1:port=%d:timeout=5", eport);
+  snprintf(pos, sizeof pos, "tcp:127.0.0.1:%d", eport);
+  snprintf(name, sizeof name, "localhost:%d", eport); /* the short form still resolves names once */
+  const char *tos[] = {kw, pos, uto, name};
+  for (int i = 0; i < 4; i++) {
+    child fwd;
+    spawn(&fwd, (const char *[]){"portforward", "--listen", "tcp:0:interface=127.0.0.1", "--to", tos[i], NULL});
+    int fport = listening_port(&fwd);
+    CHECK(fport > 0);
+    if (fport > 0) check_echo(fport);
+    CHECK_INT(stop(&fwd), 0);
+  }
+  CHECK_INT(stop(&echo), 0);
+  rmdir(dir);
+}
+
+static void test_portforward_bad_to_exits_2(void) {
+  child c;
+  CHECK_INT(run(&c, (const char *[]){"portforward", "--listen", "tcp:0", "--to", "tcp:host=127.0.0.1", NULL}), 2);
+  CHECK(strstr(c.err, "bad --to: bad endpoint \"tcp:host=127.0.0.1\": missing port") != NULL);
+  CHECK_INT(run(&c, (const char *[]){"portforward", "--listen", "tcp:0", "--to", "carrier:pigeon", NULL}), 2);
+  CHECK(strstr(c.err, "unknown endpoint type \"carrier\"") != NULL);
+  CHECK_INT(run(&c, (const char *[]){"portforward", "--listen", "tcp:0", "--to", "unix:80:mode=1", NULL}), 2);
+  CHECK(strstr(c.err, "unknown option \"mode\" for unix") != NULL);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   atexit(kill_live_children);
@@ -525,5 +673,10 @@ int main(void) {
   RUN(test_portforward_to_closed_port_closes_client);
   RUN(test_client_resets_do_not_kill_servers);
   RUN(test_portforward_backpressure);
+  RUN(test_echo_systemd_activation);
+  RUN(test_echo_on_inherited_fd);
+  RUN(test_echo_on_several_endpoints);
+  RUN(test_portforward_to_endpoints);
+  RUN(test_portforward_bad_to_exits_2);
   return CHECK_DONE();
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "weft/deferred.h"
 #include "weft/endpoint.h"
 #include "weft/errors.h"
 #include "weft/log.h"
@@ -36,14 +37,24 @@ typedef struct cli_option {
   const char **value;
 } cli_option;
 
+/* One --listen: its endpoint, the Deferred of its listen (held until cli_run ends, so shutdown
+ * can cancel one still pending) and the port it gave (owned). */
+typedef struct cli_listen {
+  struct cli_app *app;
+  weft_server_endpoint *endpoint;
+  weft_deferred *listening;
+  weft_listening_port *port;
+} cli_listen;
+
 typedef struct cli_app {
   const char *command; /* "echo" */
   const char *ns;      /* log namespace, "weft.echo" */
   const char *usage;   /* the subcommand's synopsis and own options, for --help */
   weft_reactor *r;     /* set while cli_run runs */
-  weft_server_endpoint *endpoints[CLI_MAX_LISTEN];
-  weft_listening_port *ports[CLI_MAX_LISTEN];
-  size_t nendpoints, nports;
+  cli_listen listens[CLI_MAX_LISTEN];
+  size_t nlistens;
+  bool listen_failed; /* a listen failed: the run ends with CLI_EXIT_FAILURE */
+  bool stopping;      /* shutting down: a cancelled listen is no error */
   cli_conn live; /* list head of tracked connections */
   bool json;
   weft_log_level level;
@@ -63,7 +74,8 @@ int cli_parse(cli_app *app, int argc, char **argv, const cli_option *extra);
 int cli_usage_error(const cli_app *app, const char *fmt, ...);
 
 /* Creates the reactor and the log observer, listens with f on every endpoint (logging "listening
- * on ADDRESS" for each), and runs until SIGINT or SIGTERM; then closes the ports, aborts the
+ * on ADDRESS" for each, or the Failure's message and exit status 1 when one cannot listen, even
+ * later, for a plugin's endpoint that listens asynchronously), and runs until SIGINT or SIGTERM; then closes the ports, aborts the
  * tracked connections, lets their connection_lost run, and frees the reactor. f->user may reach
  * app->r, which is valid while the reactor runs. Returns the exit status. Frees the endpoints. */
 int cli_run(cli_app *app, const weft_factory *f);

@@ -21,8 +21,11 @@ static const command commands[] = {
 static const char common_usage[] =
     "Common options:\n"
     "  --listen ENDPOINT       where to listen; repeat to listen on several endpoints:\n"
-    "                            tcp:PORT[:interface=ADDR][:backlog=N]\n"
-    "                            unix:PATH[:mode=0660][:backlog=N]\n"
+    "                            tcp:PORT[:interface=ADDR][:backlog=N][:reuseport=yes]\n"
+    "                            tcp6:PORT[:interface=ADDR][:backlog=N][:reuseport=yes]\n"
+    "                            unix:PATH[:mode=0660][:backlog=N][:lockfile=1]\n"
+    "                            systemd:domain=INET|INET6|UNIX:index=N (or :name=NAME)\n"
+    "                            fd:N (an inherited listening socket)\n"
     "                          a backslash escapes ':' inside a value (tcp:80:interface=\\:\\:1)\n"
     "  --log-format text|json  log lines on stderr as text (default) or JSON lines\n"
     "  --log-level LEVEL       debug, info (default), warn, error or critical\n"
@@ -69,8 +72,10 @@ void cli_app_init(cli_app *app, const char *cmd, const char *ns, const char *usa
 }
 
 void cli_app_cleanup(cli_app *app) {
-  for (size_t i = 0; i < app->nendpoints; i++) weft_server_endpoint_free(app->endpoints[i]);
-  app->nendpoints = 0;
+  for (size_t i = 0; i < app->nlistens; i++) {
+    weft_server_endpoint_free(app->listens[i].endpoint);
+    app->listens[i].endpoint = NULL;
+  }
 }
 
 int cli_usage_error(const cli_app *app, const char *fmt, ...) {
@@ -86,12 +91,14 @@ int cli_usage_error(const cli_app *app, const char *fmt, ...) {
 /* Applies one option; returns -1 to go on or an exit status. */
 static int apply_option(cli_app *app, const char *name, const char *value, const cli_option *extra) {
   if (strcmp(name, "listen") == 0) {
-    if (app->nendpoints == CLI_MAX_LISTEN) return cli_usage_error(app, "at most %d --listen", CLI_MAX_LISTEN);
+    if (app->nlistens == CLI_MAX_LISTEN) return cli_usage_error(app, "at most %d --listen", CLI_MAX_LISTEN);
     char err[512];
-    int rc = weft_server_endpoint_parse(&app->endpoints[app->nendpoints], value, err, sizeof err);
+    cli_listen *l = &app->listens[app->nlistens];
+    int rc = weft_server_endpoint_parse(&l->endpoint, value, err, sizeof err);
     if (rc == WEFT_EPARSE) return cli_usage_error(app, "%s", err);
     if (rc) return cli_usage_error(app, "%s", weft_strerror(rc));
-    app->nendpoints++;
+    l->app = app;
+    app->nlistens++;
   } else if (strcmp(name, "log-format") == 0) {
     if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
       return cli_usage_error(app, "--log-format must be text or json, not \"%s\"", value);
@@ -146,7 +153,7 @@ int cli_parse(cli_app *app, int argc, char **argv, const cli_option *extra) {
       return rc;
     }
   }
-  if (app->nendpoints == 0) return cli_usage_error(app, "at least one --listen ENDPOINT is needed");
+  if (app->nlistens == 0) return cli_usage_error(app, "at least one --listen ENDPOINT is needed");
   return -1;
 }
 
@@ -187,33 +194,56 @@ static void on_signal(weft_reactor *r, int signo, void *arg) {
 static void on_shutdown(weft_trigger_ctx *ctx, void *arg) {
   cli_app *app = arg;
   (void)ctx;
-  for (size_t i = 0; i < app->nports; i++) weft_listening_port_close(app->ports[i]);
-  app->nports = 0;
+  app->stopping = true;
+  for (size_t i = 0; i < app->nlistens; i++) {
+    cli_listen *l = &app->listens[i];
+    weft_deferred_cancel(l->listening); /* a listen still pending (nothing for a fired one) */
+    weft_listening_port_close(l->port);
+    l->port = NULL;
+  }
   for (cli_conn *c = app->live.next, *next; c != &app->live; c = next) {
     next = c->next;
     c->abort(c);
   }
 }
 
-static int open_ports(cli_app *app, const weft_factory *f) {
-  weft_log_publisher *log = weft_reactor_log(app->r);
-  for (size_t i = 0; i < app->nendpoints; i++) {
-    char desc[512], where[WEFT_ADDRSTRLEN];
-    weft_server_endpoint_describe(app->endpoints[i], desc, sizeof desc);
-    int rc = weft_server_endpoint_listen(app->endpoints[i], app->r, f, &app->ports[i]);
-    if (rc) {
-      weft_log_emit(log, WEFT_LOG_ERROR, app->ns, "cannot listen on {endpoint}: {error}",
-                    WEFT_LOG_STR("endpoint", desc), WEFT_LOG_ERR("error", rc), WEFT_LOG_END);
-      return rc;
-    }
-    app->nports++;
-    weft_address a;
-    weft_listening_port_address(app->ports[i], &a);
-    weft_address_format(&a, where, sizeof where);
-    weft_log_emit(log, WEFT_LOG_INFO, app->ns, "listening on {address}", WEFT_LOG_STR("address", where),
-                  WEFT_LOG_STR("endpoint", desc), WEFT_LOG_END);
+/* The port is up: keep it (the value's ownership passes to us) and say where it listens. */
+static weft_value on_listening(weft_value v, void *arg) {
+  cli_listen *l = arg;
+  char where[WEFT_ADDRSTRLEN] = "?";
+  weft_address a;
+  l->port = v.v.p;
+  if (weft_listening_port_address(l->port, &a) == 0) weft_address_format(&a, where, sizeof where);
+  weft_log_emit(weft_reactor_log(l->app->r), WEFT_LOG_INFO, l->app->ns, "listening on {address}",
+                WEFT_LOG_STR("address", where), WEFT_LOG_END);
+  return weft_none();
+}
+
+static weft_value on_listen_failed(weft_value v, void *arg) {
+  cli_listen *l = arg;
+  cli_app *app = l->app;
+  if (!weft_trap(v, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED) || !app->stopping) {
+    weft_log_emit(weft_reactor_log(app->r), WEFT_LOG_ERROR, app->ns, "{error}",
+                  WEFT_LOG_STR("error", weft_failure_message(v.v.f)), WEFT_LOG_END);
+    app->listen_failed = true;
+    if (weft_reactor_running(app->r)) weft_reactor_stop(app->r);
   }
-  return 0;
+  weft_value_release(v);
+  return weft_none();
+}
+
+/* Starts every listen; the built-in endpoints have listened (or failed) when this returns. */
+static void open_ports(cli_app *app, const weft_factory *f) {
+  for (size_t i = 0; i < app->nlistens && !app->listen_failed; i++) {
+    cli_listen *l = &app->listens[i];
+    l->listening = weft_server_endpoint_listen(l->endpoint, app->r, f);
+    if (!l->listening) {
+      app->listen_failed = true;
+      weft_log_emit(weft_reactor_log(app->r), WEFT_LOG_ERROR, app->ns, "cannot listen: out of memory", WEFT_LOG_END);
+      break;
+    }
+    weft_deferred_add_callbacks(l->listening, on_listening, l, on_listen_failed, l);
+  }
 }
 
 int cli_run(cli_app *app, const weft_factory *f) {
@@ -229,14 +259,15 @@ int cli_run(cli_app *app, const weft_factory *f) {
   if (!rc) rc = weft_reactor_watch_signal(&sigint, app->r, SIGINT, on_signal, app);
   if (!rc) rc = weft_reactor_watch_signal(&sigterm, app->r, SIGTERM, on_signal, app);
   if (!rc) rc = weft_reactor_add_trigger(NULL, app->r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_DURING, on_shutdown, app);
-  if (!rc) rc = open_ports(app, f);
+  if (!rc) open_ports(app, f);
   cli_app_cleanup(app);
-  if (!rc) rc = weft_reactor_run(app->r);
+  if (!rc && !app->listen_failed) rc = weft_reactor_run(app->r);
   else on_shutdown(NULL, app);
+  for (size_t i = 0; i < app->nlistens; i++) weft_deferred_unref(app->listens[i].listening);
   weft_signal_watch_free(sigint);
   weft_signal_watch_free(sigterm);
   int frc = weft_reactor_free(app->r);
   if (frc) fprintf(stderr, "weft %s: reactor not closed clean: %s\n", app->command, weft_strerror(frc));
   app->r = NULL;
-  return rc || frc ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+  return rc || frc || app->listen_failed ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

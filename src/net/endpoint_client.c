@@ -1,0 +1,241 @@
+/* endpoint_client.c: client endpoints parsed from strings and connected with a Deferred
+ * (twisted.internet.endpoints.clientFromString, TCP4ClientEndpoint, UNIXClientEndpoint, and the
+ * _WrappingFactory that turns a connection attempt into a Deferred).
+ *
+ * Each attempt puts a small factory in front of the caller's. When the connection is up, the
+ * caller's build_protocol makes the protocol, and the attempt stands in as the transport's
+ * protocol only until connection_made: there it hands the transport the caller's protocol, calls
+ * its connection_made and fires the Deferred. An established connection therefore costs nothing
+ * extra: no wrapper sits between the transport and the protocol. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "net/endpoint_internal.h"
+#include "net/transport_internal.h"
+#include "weft/errors.h"
+
+typedef struct attempt attempt;
+typedef int (*start_fn)(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out,
+                        char *why, size_t n);
+
+typedef struct client_type {
+  weft__ep_type t;
+  start_fn start;
+} client_type;
+
+struct weft_client_endpoint {
+  const client_type *type; /* NULL: a plugin's */
+  weft__ep_vals vals;
+  weft_client_endpoint_plugin plugin;
+  void *state;
+  weft__ep_tokens tokens;
+};
+
+enum { TCP_HOST, TCP_PORT, TCP_TIMEOUT, TCP_BIND };
+enum { UNIX_PATH, UNIX_TIMEOUT };
+
+static void options_from(const weft__ep_vals *v, unsigned timeout_slot, weft_connect_options *o) {
+  weft_connect_options_init(o);
+  if (weft__ep_given(v, timeout_slot)) o->timeout = v->real[timeout_slot];
+}
+
+static int start_tcp(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out, char *why,
+                     size_t n) {
+  weft_address to, bind_to;
+  weft_connect_options o;
+  options_from(v, TCP_TIMEOUT, &o);
+  if (weft_address_from_ip(&to, v->text[TCP_HOST], (int)v->num[TCP_PORT]) != 0) {
+    snprintf(why, n, "name resolution not available yet (give a numeric address)");
+    return WEFT_ENOSYS;
+  }
+  if (v->text[TCP_BIND]) {
+    weft_address_from_ip(&bind_to, v->text[TCP_BIND], 0);
+    o.bind_address = &bind_to;
+  }
+  return weft_tcp_connect(out, r, &to, &o, f);
+}
+
+static int start_unix(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out, char *why,
+                      size_t n) {
+  (void)why, (void)n;
+  weft_connect_options o;
+  options_from(v, UNIX_TIMEOUT, &o);
+  return weft_unix_connect(out, r, v->text[UNIX_PATH], &o, f);
+}
+
+/* A numeric bind address must be of the host's family (a name's family is not known yet). */
+static int check_tcp(const weft__ep_vals *v, char *why, size_t n) {
+  weft_address host, bind_to;
+  if (!v->text[TCP_BIND] || weft_address_from_ip(&host, v->text[TCP_HOST], 0) != 0) return 0;
+  weft_address_from_ip(&bind_to, v->text[TCP_BIND], 0);
+  if (host.u.sa.sa_family == bind_to.u.sa.sa_family) return 0;
+  return weft__ep_fail(why, n, "bindAddress %s is not of the same family as host %s", v->text[TCP_BIND], v->text[TCP_HOST]);
+}
+
+/* Twisted's clientFromString names: tcp(host, port, timeout, bindAddress), unix(path, timeout). */
+static const client_type types[] = {
+    {{"tcp",
+      {{"host", WEFT__EP_HOST, true}, {"port", WEFT__EP_PORT1, true}, {"timeout", WEFT__EP_SECONDS, false},
+       {"bindAddress", WEFT__EP_IP, false}},
+      0,
+      check_tcp},
+     start_tcp},
+    {{"unix", {{"path", WEFT__EP_PATH, true}, {"timeout", WEFT__EP_SECONDS, false}}, 0, NULL}, start_unix},
+};
+
+static const client_type *find_type(const char *name) {
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    if (strcmp(types[i].t.name, name) == 0) return &types[i];
+  return NULL;
+}
+
+const weft__ep_type *weft__ep_client_type(const char *name) {
+  const client_type *t = find_type(name);
+  return t ? &t->t : NULL;
+}
+
+/* ---- parse ---- */
+
+int weft_client_endpoint_parse(weft_client_endpoint **out, const char *desc, char *err, size_t errlen) {
+  if (err && errlen) err[0] = '\0';
+  if (!out) return WEFT_EINVAL;
+  *out = NULL;
+  if (!desc) return WEFT_EINVAL;
+  weft_client_endpoint *e = weft__calloc(1, sizeof *e);
+  if (!e) return WEFT_ENOMEM;
+  int rc = weft__ep_tokenize(&e->tokens, desc, err, errlen);
+  if (rc) {
+    weft__free(e);
+    return rc;
+  }
+  const weft_endpoint_arg *head = &e->tokens.v[0];
+  if (!head->key && (e->type = find_type(head->value)) != NULL) {
+    rc = weft__ep_assign(&e->type->t, &e->tokens, &e->vals, desc, err, errlen);
+    weft__ep_tokens_free(&e->tokens);
+  } else if (!head->key && weft__ep_find_client_plugin(head->value, &e->plugin)) {
+    weft_endpoint_args args = {desc, head->value, e->tokens.v + 1, e->tokens.n - 1};
+    char why[256] = "";
+    rc = e->plugin.parse ? e->plugin.parse(&e->state, &args, why, sizeof why, e->plugin.user) : 0;
+    if (rc == WEFT_EPARSE) weft__ep_fail(err, errlen, "bad endpoint \"%s\": %s", desc, why);
+  } else {
+    rc = weft__ep_unknown_type(desc, false, err, errlen);
+  }
+  if (rc) {
+    weft_client_endpoint_free(e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+/* ---- one connection attempt ---- */
+
+struct attempt {
+  weft_factory wrap; /* what the connector sees; its user is the attempt */
+  const weft_factory *inner;
+  weft_protocol proto; /* what inner built */
+  weft_connector *conn;
+  weft_deferred *d; /* the attempt's own reference, dropped when it fires */
+  char desc[400];
+};
+
+static weft_failure *attempt_failure(const attempt *a, int reason, const char *why) {
+  return weft_failure_new(WEFT_FAILURE_DOMAIN, reason, "cannot connect to %s: %s", a->desc,
+                          why && *why ? why : weft_strerror(reason));
+}
+
+static void attempt_failed(void *user, int reason) {
+  attempt *a = user;
+  weft_deferred *d = a->d;
+  a->conn = NULL;
+  weft_deferred_errback(d, attempt_failure(a, reason, NULL)); /* WEFT_EALREADY if cancelled: fine */
+  weft__free(a);
+  weft_deferred_unref(d);
+}
+
+static void handoff_made(weft_transport *t, void *user) {
+  attempt *a = user;
+  weft_deferred *d = a->d;
+  void *proto_user = a->proto.user;
+  t->proto = a->proto;
+  weft__free(a);
+  weft__proto_made(t);
+  /* cancelled while only recorded by a memory reactor: nobody wants this connection */
+  if (weft_deferred_callback(d, weft_ptr(proto_user, NULL)) == WEFT_EALREADY) weft_transport_abort_connection(t);
+  weft_deferred_unref(d);
+}
+
+/* Transports call connection_made first; these only keep the table complete. */
+static void handoff_data(weft_transport *t, const void *data, size_t len, void *user) {
+  attempt *a = user;
+  if (a->proto.cb->data_received) a->proto.cb->data_received(t, data, len, a->proto.user);
+}
+
+static void handoff_lost(weft_transport *t, int reason, void *user) {
+  attempt *a = user;
+  weft_protocol p = a->proto;
+  attempt_failed(a, reason ? reason : WEFT_ECLOSED);
+  if (p.cb->connection_lost) p.cb->connection_lost(t, reason, p.user);
+}
+
+static const weft_protocol_callbacks handoff_callbacks = {
+    .connection_made = handoff_made, .data_received = handoff_data, .connection_lost = handoff_lost};
+
+static int attempt_build(void *user, const weft_address *peer, weft_protocol *out) {
+  attempt *a = user;
+  a->conn = NULL; /* the connector is gone once the connection is up */
+  int rc = a->inner->build_protocol(a->inner->user, peer, &a->proto);
+  if (rc) return rc; /* the connector reports it through attempt_failed */
+  *out = (weft_protocol){&handoff_callbacks, a};
+  return 0;
+}
+
+static void attempt_cancel(weft_deferred *d, void *arg) {
+  (void)d;
+  attempt *a = arg;
+  if (a->conn) weft_connector_cancel(a->conn); /* attempt_failed runs now and fires d */
+}
+
+weft_deferred *weft_client_endpoint_connect(const weft_client_endpoint *e, weft_reactor *r, const weft_factory *f) {
+  if (e && r && f && !e->type) return e->plugin.connect(e->state, r, f, e->plugin.user);
+  weft_log_publisher *log = r ? weft_reactor_log(r) : NULL;
+  if (!e || !r || !f || !f->build_protocol)
+    return weft_fail(log, weft_failure_new(WEFT_FAILURE_DOMAIN, WEFT_EINVAL, "cannot connect: %s", weft_strerror(WEFT_EINVAL)));
+  attempt *a = weft__calloc(1, sizeof *a);
+  if (!a) return weft_fail(log, weft_failure_from_error(WEFT_ENOMEM));
+  a->wrap = (weft_factory){.build_protocol = attempt_build, .connection_failed = attempt_failed, .user = a};
+  a->inner = f;
+  weft_client_endpoint_describe(e, a->desc, sizeof a->desc);
+  if (!(a->d = weft_deferred_new_cancellable(log, attempt_cancel, a))) {
+    weft__free(a);
+    return NULL;
+  }
+  weft_deferred *d = weft_deferred_ref(a->d);
+  char why[200] = "";
+  int rc = e->type->start(&e->vals, r, &a->wrap, &a->conn, why, sizeof why);
+  if (rc) { /* nothing was started: no callback follows */
+    weft_deferred_errback(a->d, attempt_failure(a, rc, why));
+    weft_deferred_unref(a->d);
+    weft__free(a);
+  }
+  return d;
+}
+
+/* ---- the rest ---- */
+
+int weft_client_endpoint_describe(const weft_client_endpoint *e, char *buf, size_t size) {
+  return e->type ? weft__ep_describe(&e->type->t, &e->vals, buf, size) : weft__ep_describe_tokens(&e->tokens, buf, size);
+}
+
+const char *weft_client_endpoint_type(const weft_client_endpoint *e) {
+  return e->type ? e->type->t.name : e->tokens.v[0].value;
+}
+
+void weft_client_endpoint_free(weft_client_endpoint *e) {
+  if (!e) return;
+  if (!e->type && e->state && e->plugin.free_state) e->plugin.free_state(e->state, e->plugin.user);
+  weft__ep_vals_free(&e->vals);
+  weft__ep_tokens_free(&e->tokens);
+  weft__free(e);
+}
