@@ -4,6 +4,7 @@
 
 #include "weft/address.h"
 #include "weft/coro.h"
+#include "weft/defer_time.h"
 #include "weft/deferred.h"
 #include "weft/errors.h"
 #include "weft/failure.h"
