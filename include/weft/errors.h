@@ -49,7 +49,8 @@ extern "C" {
   X(EALREADY, -EALREADY, "operation already in progress or done")                                 \
   X(EINPROGRESS, -EINPROGRESS, "operation in progress")                                           \
   X(EMSGSIZE, -EMSGSIZE, "message too long")                                                      \
-  X(ECANCELED, -ECANCELED, "operation canceled")
+  X(ECANCELED, -ECANCELED, "operation canceled")                                                  \
+  X(EDEADLK, -EDEADLK, "resource deadlock avoided")
 
 #define WEFT_OWN_TABLE(X)                                                                         \
   X(ECLOSED, -4001, "transport is closing or closed")                                             \
@@ -57,7 +58,9 @@ extern "C" {
   X(EPARSE, -4003, "could not parse")                                                             \
   X(EBACKEND, -4004, "reactor backend not available on this platform")                            \
   X(ESTATE, -4005, "not allowed in the object's current state")                                   \
-  X(ELIMIT, -4006, "a configured limit was reached")
+  X(ELIMIT, -4006, "a configured limit was reached")                                              \
+  X(EFIRSTERROR, -4007, "a Deferred of a list failed first")                                      \
+  X(EALLFAILED, -4008, "every Deferred of a race failed")
 
 enum {
 #define WEFT_ERR_ENUM_(name, value, msg) WEFT_##name = (value),

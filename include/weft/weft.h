@@ -6,6 +6,7 @@
 #include "weft/coro.h"
 #include "weft/defer_time.h"
 #include "weft/deferred.h"
+#include "weft/deferred_list.h"
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/log.h"
@@ -13,6 +14,7 @@
 #include "weft/reactor.h"
 #include "weft/tcp.h"
 #include "weft/testing.h"
+#include "weft/threads.h"
 #include "weft/transport.h"
 #include "weft/udp.h"
 

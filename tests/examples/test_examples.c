@@ -285,6 +285,19 @@ static void test_coro_client(void) {
                "closed (success)\n");
 }
 
+static void test_concurrent_fetch(void) {
+  check_output("concurrent_fetch",
+               "with await: both started\n"
+               "  quick page arrived\n"
+               "  slow page arrived\n"
+               "  awaited the slow one: slow page\n"
+               "  awaited the quick one: quick page (no wait)\n"
+               "with deferred_list: both started\n"
+               "  quick page arrived\n"
+               "  slow page arrived\n"
+               "  list fired: [0] slow page, [1] quick page\n");
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_select_echo);
@@ -299,5 +312,6 @@ int main(void) {
   RUN(test_deferred_nesting);
   RUN(test_deferred_trap);
   RUN(test_coro_client);
+  RUN(test_concurrent_fetch);
   return CHECK_DONE();
 }
