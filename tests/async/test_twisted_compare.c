@@ -1,6 +1,7 @@
 /* Twisted itself as the oracle for src/async/deferred.c: the scripted chains of
- * tests/async/twisted_chains.py (nested Deferreds, errback recovery, cancellation, chaining, ...)
- * run here on weft's Deferreds and there on twisted.internet.defer (Debian's python3-twisted,
+ * tests/async/twisted_chains.py (nested Deferreds, errback recovery, cancellation, chaining,
+ * DeferredList flags, gather's failure, cancelling the aggregates) run here on weft's Deferreds
+ * and there on twisted.internet.defer (Debian's python3-twisted,
  * installed by scripts/deps); both print one line per event in the same neutral format, and this
  * test compares the two outputs line by line, printing the first difference.
  * Each chainN function here has a twin of the same name in the script: change both together.
@@ -17,6 +18,7 @@
 
 #include "check.h"
 #include "weft/deferred.h"
+#include "weft/deferred_list.h"
 #include "weft/errors.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -27,7 +29,7 @@ extern char **environ;
 
 /* ---- weft's side of the output ---- */
 
-static char out[16384];
+static char out[32768];
 static size_t out_len;
 
 static void emit(const char *fmt, ...) {
@@ -43,17 +45,68 @@ static void emit(const char *fmt, ...) {
 
 #define DOMAIN "test" /* the application errors, Python's CodedError */
 
+/* snprintf that returns the length written (never past size): renderings here are short, and
+ * one cut short still shows up as a difference. */
+__attribute__((format(printf, 3, 4))) static size_t put(char *buf, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, size, fmt, ap);
+  va_end(ap);
+  return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* A gather's result is a list of values (Python's list), a DeferredList's a list of (ok, value)
+ * pairs: the same weft_result_list, shown as the script shows each. */
+static bool show_values_only;
+
+static void show(weft_value v, char *buf, size_t size);
+
+static void show_list(const weft_result_list *l, char *buf, size_t size) {
+  size_t len = put(buf, size, "[");
+  for (size_t i = 0; i < weft_result_list_count(l); i++) {
+    char item[128];
+    show(weft_result_list_get(l, i), item, sizeof item);
+    const char *sep = i ? ", " : "";
+    if (show_values_only) len += put(buf + len, size - len, "%s%s", sep, item);
+    else len += put(buf + len, size - len, "%s[%s, %s]", sep, weft_result_list_ok(l, i) ? "true" : "false", item);
+  }
+  put(buf + len, size - len, "]");
+}
+
+static void show_failure(const weft_failure *f, char *buf, size_t size) {
+  size_t index;
+  char cause[128];
+  if (weft_failure_check(f, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED)) {
+    put(buf, size, "fail cancelled");
+  } else if (weft_failure_check(f, DOMAIN, WEFT_FAILURE_ANY_CODE)) {
+    put(buf, size, "fail E%d", weft_failure_code(f));
+  } else if (weft_first_error_index(f, &index)) {
+    show_failure(weft_failure_cause(f), cause, sizeof cause);
+    put(buf, size, "fail first-error index %zu cause %s", index, cause);
+  } else {
+    put(buf, size, "fail %s/%d", weft_failure_domain(f), weft_failure_code(f));
+  }
+}
+
 static void show(weft_value v, char *buf, size_t size) {
+  const weft_result_list *l;
+  const weft_indexed_value *iv;
+  char item[128];
   switch (v.kind) {
-    case WEFT_VALUE_NONE: snprintf(buf, size, "none"); break;
-    case WEFT_VALUE_INT: snprintf(buf, size, "%lld", (long long)v.v.i); break;
-    case WEFT_VALUE_FAILURE:
-      if (weft_failure_check(v.v.f, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED)) snprintf(buf, size, "fail cancelled");
-      else if (weft_failure_check(v.v.f, DOMAIN, WEFT_FAILURE_ANY_CODE))
-        snprintf(buf, size, "fail E%d", weft_failure_code(v.v.f));
-      else snprintf(buf, size, "fail %s/%d", weft_failure_domain(v.v.f), weft_failure_code(v.v.f));
+    case WEFT_VALUE_NONE: put(buf, size, "none"); break;
+    case WEFT_VALUE_INT: put(buf, size, "%lld", (long long)v.v.i); break;
+    case WEFT_VALUE_FAILURE: show_failure(v.v.f, buf, size); break;
+    case WEFT_VALUE_PTR:
+      if ((l = weft_result_list_of(v))) {
+        show_list(l, buf, size);
+      } else if ((iv = weft_indexed_value_of(v))) {
+        show(iv->value, item, sizeof item);
+        put(buf, size, "[%s, %zu]", item, iv->index); /* Twisted's (result, index) */
+      } else {
+        put(buf, size, "unknown pointer");
+      }
       break;
-    default: snprintf(buf, size, "value of kind %d", (int)v.kind); break;
+    default: put(buf, size, "value of kind %d", (int)v.kind); break;
   }
 }
 
@@ -90,14 +143,14 @@ static weft_value coded(int code) { return weft_failed(weft_failure_new(DOMAIN, 
 
 /* ---- steps: log what they got, then apply their operation ---- */
 
-typedef enum { OP_ADD, OP_TIMES, OP_FAIL, OP_RECOVER, OP_PASS, OP_RET, OP_WRAP } op_kind;
+typedef enum { OP_ADD, OP_TIMES, OP_FAIL, OP_RECOVER, OP_PASS, OP_RET, OP_WRAP, OP_LIST, OP_LEN } op_kind;
 
 typedef struct spec {
   const char *chain;
   int n;
   op_kind op;
   int64_t k;
-  weft_deferred *d; /* OP_RET */
+  weft_deferred *d, *d2; /* OP_RET returns d; OP_LIST a DeferredList of d and d2 */
 } spec;
 
 static spec specs[128];
@@ -105,7 +158,7 @@ static int nspecs;
 
 static spec *S(const char *chain, int n, op_kind op, int64_t k) {
   REQUIRE(nspecs < (int)(sizeof specs / sizeof specs[0]));
-  specs[nspecs] = (spec){chain, n, op, k, NULL};
+  specs[nspecs] = (spec){chain, n, op, k, NULL, NULL};
   return &specs[nspecs++];
 }
 static spec *RET(const char *chain, int n, weft_deferred *d) {
@@ -126,6 +179,17 @@ static weft_value run_spec(weft_value in, void *arg) {
     case OP_FAIL: weft_value_release(in); return coded((int)s->k);
     case OP_RECOVER: weft_value_release(in); return weft_int(s->k);
     case OP_RET: weft_value_release(in); return weft_chain(weft_deferred_ref(s->d));
+    case OP_LIST: {
+      weft_value_release(in);
+      weft_deferred *ds[] = {weft_deferred_ref(s->d), weft_deferred_ref(s->d2)};
+      return weft_chain(weft_deferred_list(log_pub, ds, 2, WEFT_CONSUME_ERRORS));
+    }
+    case OP_LEN: {
+      const weft_result_list *l = weft_result_list_of(in);
+      int64_t n = l ? (int64_t)weft_result_list_count(l) : -1;
+      weft_value_release(in);
+      return weft_int(n);
+    }
     case OP_WRAP: {
       weft_value f = coded(weft_failure_code(in.v.f) + 1000);
       weft_failure_set_cause(f.v.f, in.v.f);
@@ -392,9 +456,151 @@ static void chain19(void) {
   weft_deferred_unref(c);
 }
 
+/* ---- DeferredList and gather (see the script for what is left out and why) ---- */
+
+/* The aggregates take the caller's reference to each input: the chains keep their own. */
+#define REFS(...) ((weft_deferred *[]){__VA_ARGS__})
+static weft_deferred *R(weft_deferred *d) { return weft_deferred_ref(d); }
+
+static void chain20(void) {
+  weft_deferred *d1 = new_deferred(), *d2 = new_deferred(), *d3 = new_deferred();
+  weft_deferred *dl = weft_deferred_list(log_pub, REFS(R(d1), R(d2), R(d3)), 3, 0);
+  fire("chain20", "d2", d2, weft_int(2));
+  fire("chain20", "d3", d3, coded(3));
+  final("chain20", "list", dl);
+  fire("chain20", "d1", d1, weft_int(1));
+  final("chain20", "list", dl);
+  final("chain20", "d3", d3);
+  weft_deferred_unref(dl);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+  weft_deferred_unref(d3);
+}
+
+static void chain21(void) {
+  weft_deferred *d1 = new_deferred(), *d2 = new_deferred();
+  weft_deferred *dl = weft_deferred_list(log_pub, REFS(R(d1), R(d2)), 2, WEFT_FIRE_ON_ONE_CALLBACK);
+  fire("chain21", "d2", d2, weft_int(5));
+  final("chain21", "list", dl);
+  fire("chain21", "d1", d1, weft_int(7));
+  final("chain21", "list", dl);
+  final("chain21", "d1", d1);
+  weft_deferred_unref(dl);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+}
+
+static void chain22(void) {
+  weft_deferred *d1 = new_deferred(), *d2 = new_deferred();
+  weft_deferred *dl = weft_deferred_list(log_pub, REFS(R(d1), R(d2)), 2, WEFT_FIRE_ON_ONE_ERRBACK);
+  fire("chain22", "d1", d1, weft_int(1));
+  final("chain22", "list", dl);
+  fire("chain22", "d2", d2, coded(4));
+  final("chain22", "list", dl);
+  final("chain22", "d2", d2);
+  weft_deferred_unref(dl);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+}
+
+static void chain23(void) {
+  weft_deferred *d1 = new_deferred(), *d2 = weft_succeed(log_pub, weft_int(2));
+  weft_deferred *dl = weft_deferred_list(log_pub, REFS(R(d1), R(d2)), 2, WEFT_CONSUME_ERRORS);
+  fire("chain23", "d1", d1, coded(5));
+  final("chain23", "list", dl);
+  final("chain23", "d1", d1);
+  weft_deferred_unref(dl);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+}
+
+static void chain24(void) {
+  weft_deferred *d1 = new_deferred(), *d2 = new_deferred();
+  weft_deferred *dl =
+      weft_deferred_list(log_pub, REFS(R(d1), R(d2)), 2, WEFT_FIRE_ON_ONE_CALLBACK | WEFT_CONSUME_ERRORS);
+  fire("chain24", "d1", d1, coded(1));
+  fire("chain24", "d2", d2, coded(2));
+  final("chain24", "list", dl);
+  weft_deferred_unref(dl);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+}
+
+static void chain25(void) {
+  show_values_only = true;
+  weft_deferred *d1 = weft_succeed(log_pub, weft_int(1)), *d2 = new_deferred();
+  weft_deferred *g = weft_gather(log_pub, REFS(R(d1), R(d2)), 2, 0);
+  final("chain25", "gather", g);
+  fire("chain25", "d2", d2, weft_int(2));
+  final("chain25", "gather", g);
+  weft_deferred_unref(g);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+  show_values_only = false;
+}
+
+static void chain26(void) {
+  weft_deferred *d1 = new_deferred(), *d2 = new_deferred(), *d3 = new_deferred();
+  weft_deferred *g = weft_gather(log_pub, REFS(R(d1), R(d2), R(d3)), 3, 0);
+  both(g, S("chain26", 1, OP_PASS, 0));
+  fire("chain26", "d1", d1, weft_int(1));
+  fire("chain26", "d2", d2, coded(6));
+  fire("chain26", "d3", d3, coded(7));
+  final("chain26", "gather", g);
+  final("chain26", "d2", d2);
+  final("chain26", "d3", d3);
+  weft_deferred_unref(g);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+  weft_deferred_unref(d3);
+}
+
+static void chain27(void) {
+  weft_deferred *d1 = weft_succeed(log_pub, weft_int(1)), *d2 = new_deferred();
+  weft_deferred *dl = weft_deferred_list(log_pub, REFS(R(d1), R(d2)), 2, 0);
+  weft_deferred_cancel(dl);
+  final("chain27", "list", dl); /* d2's state not compared: see the script */
+  weft_deferred_unref(dl);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+}
+
+static void chain28(void) {
+  show_values_only = true;
+  weft_deferred *d1 = new_deferred(), *d2 = new_deferred();
+  weft_deferred *g = weft_gather(log_pub, REFS(R(d1), R(d2)), 2, WEFT_CONSUME_ERRORS);
+  weft_deferred_cancel(g);
+  final("chain28", "gather", g);
+  final("chain28", "d1", d1);
+  final("chain28", "d2", d2);
+  weft_deferred_unref(g);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+  show_values_only = false;
+}
+
+static void chain29(void) {
+  weft_deferred *outer = new_deferred(), *d1 = new_deferred(), *d2 = new_deferred();
+  spec *list = S("chain29", 1, OP_LIST, 0);
+  list->d = d1;
+  list->d2 = d2;
+  cb(outer, list);
+  cb(outer, S("chain29", 2, OP_LEN, 0));
+  fire("chain29", "outer", outer, weft_int(0));
+  fire("chain29", "d2", d2, coded(8));
+  final("chain29", "outer", outer);
+  fire("chain29", "d1", d1, weft_int(1));
+  final("chain29", "outer", outer);
+  weft_deferred_unref(outer);
+  weft_deferred_unref(d1);
+  weft_deferred_unref(d2);
+}
+
 static void (*const chains[])(void) = {chain1,  chain2,  chain3,  chain4,  chain5,  chain6,  chain7,
                                        chain8,  chain9,  chain10, chain11, chain12, chain13, chain14,
-                                       chain15, chain16, chain17, chain18, chain19};
+                                       chain15, chain16, chain17, chain18, chain19, chain20, chain21,
+                                       chain22, chain23, chain24, chain25, chain26, chain27, chain28,
+                                       chain29};
 
 /* ---- Twisted's side: run the script, capture its stdout ---- */
 
