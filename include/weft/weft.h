@@ -11,6 +11,7 @@
 #include "weft/protocol.h"
 #include "weft/reactor.h"
 #include "weft/tcp.h"
+#include "weft/tls.h"
 #include "weft/testing.h"
 #include "weft/transport.h"
 #include "weft/udp.h"
