@@ -13,6 +13,7 @@
 #include "weft/protocol.h"
 #include "weft/reactor.h"
 #include "weft/tcp.h"
+#include "weft/tls.h"
 #include "weft/testing.h"
 #include "weft/threads.h"
 #include "weft/transport.h"
