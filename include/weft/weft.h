@@ -4,7 +4,9 @@
 
 #include "weft/address.h"
 #include "weft/coro.h"
+#include "weft/defer_time.h"
 #include "weft/deferred.h"
+#include "weft/deferred_list.h"
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/log.h"
@@ -12,7 +14,9 @@
 #include "weft/protocol.h"
 #include "weft/reactor.h"
 #include "weft/tcp.h"
+#include "weft/tls.h"
 #include "weft/testing.h"
+#include "weft/threads.h"
 #include "weft/transport.h"
 #include "weft/udp.h"
 

@@ -286,6 +286,19 @@ static void test_coro_client(void) {
                "closed (success)\n");
 }
 
+static void test_concurrent_fetch(void) {
+  check_output("concurrent_fetch",
+               "with await: both started\n"
+               "  quick page arrived\n"
+               "  slow page arrived\n"
+               "  awaited the slow one: slow page\n"
+               "  awaited the quick one: quick page (no wait)\n"
+               "with deferred_list: both started\n"
+               "  quick page arrived\n"
+               "  slow page arrived\n"
+               "  list fired: [0] slow page, [1] quick page\n");
+}
+
 /* process_lines: each stream's lines in order (the two streams may interleave), then the end. */
 static void test_process_lines(void) {
   run_example(&res, "process_lines", NULL);
@@ -336,6 +349,7 @@ int main(void) {
   RUN(test_deferred_nesting);
   RUN(test_deferred_trap);
   RUN(test_coro_client);
+  RUN(test_concurrent_fetch);
   RUN(test_process_lines);
   return CHECK_DONE();
 }
