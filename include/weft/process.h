@@ -210,7 +210,8 @@ typedef struct weft_process_output {
 
 /* Runs argv (as weft_spawn_process; opts NULL: stdin /dev/null, stdout and stderr pipes) and
  * returns a Deferred (one reference for the caller) that fires with a weft_process_output when
- * the child has ended, whatever its exit code. It fails with a WEFT_PROCESS_FAILURE_DOMAIN Failure
+ * the child has ended, whatever its exit code (all of the output is kept in memory: for a child
+ * that writes without end, use weft_spawn_process and a protocol). It fails with a WEFT_PROCESS_FAILURE_DOMAIN Failure
  * whose code is the signal if a signal killed the child (the output is the Failure's data), or
  * with a WEFT_FAILURE_DOMAIN Failure carrying spawn's error if it could not start (then it has
  * failed already). Cancelling it kills the child (SIGKILL) and closes the pipes; the process is
