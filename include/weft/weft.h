@@ -10,6 +10,7 @@
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/log.h"
+#include "weft/process.h"
 #include "weft/protocol.h"
 #include "weft/reactor.h"
 #include "weft/tcp.h"
