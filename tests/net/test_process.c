@@ -1,4 +1,4 @@
-/* Tests src/reactor/process*.c and src/net/pipe.c (Twisted's spawnProcess, ProcessProtocol,
+/* Tests src/net/process*.c and src/net/pipe.c (Twisted's spawnProcess, ProcessProtocol,
  * getProcessOutput/getProcessValue): output capture, exit statuses, signals, stdin with flow
  * control, extra descriptors, environment and directory, no descriptor leaks, 1,000 children
  * without a zombie, both reaping paths (pidfd and SIGCHLD), Deferreds and their cancellation,
@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fixture.h"
+#include "reactor/fixture.h"
 #include "weft/deferred.h"
 #include "weft/process.h"
 #include "weft/transport.h"

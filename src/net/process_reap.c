@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "reactor/process_internal.h"
+#include "net/process_internal.h"
 #include "weft/errors.h"
 #include "weft/process.h"
 

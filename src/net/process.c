@@ -18,7 +18,7 @@
 
 #include "base/alloc.h"
 #include "net/pipe.h"
-#include "reactor/process_internal.h"
+#include "net/process_internal.h"
 #include "weft/errors.h"
 #include "weft/process.h"
 
