@@ -22,18 +22,32 @@
  *        socket must be a listening stream socket of that domain.
  *   fd:N
  *        adopts descriptor N, which must be a listening stream socket (TCP or Unix).
+ *   ssl:PORT:privateKey=KEY[:certKey=CERT][:interface=ADDR][:backlog=N][:extraCertChain=FILE]
+ *        [:dhParameters=FILE]      (tls: is the same)
+ *        TCP with TLS terminated by weft (tls.h): KEY and CERT are PEM files (CERT defaults to
+ *        KEY: one file holding both, as in Twisted); extraCertChain adds chain certificates.
+ *        dhParameters is accepted for Twisted's strings but not read: OpenSSL 3 chooses its own
+ *        Diffie-Hellman groups (RFC 7919). The application's protocol sees plaintext; its
+ *        connection_made comes once the handshake has completed.
  *   Keyword names of the positional arguments: tcp/tcp6 port, interface, backlog, reuseport;
- *   unix address, mode, backlog, lockfile; systemd domain, index, name; fd fileno.
+ *   unix address, mode, backlog, lockfile; systemd domain, index, name; fd fileno; ssl/tls port,
+ *   privateKey, certKey, interface, backlog, extraCertChain, dhParameters (Twisted's order without
+ *   its obsolete sslmethod).
  *   Booleans are yes/no, true/false or 1/0.
  *
  * Client types (weft_client_endpoint_parse), with Twisted's clientFromString names:
  *   tcp:host=HOST:port=PORT[:timeout=SECONDS][:bindAddress=ADDR]    also positional tcp:HOST:PORT
  *   unix:path=PATH[:timeout=SECONDS]                                also positional unix:PATH
+ *   tls:host=HOST:port=PORT[:timeout=S][:bindAddress=A][:certificate=CERT][:privateKey=KEY]
+ *       [:trustRoots=CA]                                            also positional tls:HOST:PORT
+ *        TCP with TLS: the server's certificate is verified for HOST (a name, or an address as an
+ *        address) against trustRoots (a PEM file, or a directory in OpenSSL's hashed layout) or
+ *        else the system's trust store; certificate/privateKey are a client certificate for
+ *        mutual TLS. The Deferred fires once the handshake has completed; a verification failure
+ *        is its Failure (WEFT_ETLSUNKNOWNCA, WEFT_ETLSHOSTNAME, ... with OpenSSL's detail).
  *   HOST is a numeric IPv4 or IPv6 address (write the colons of IPv6 as "\:") or a host name.
  *   Host names cannot be connected to yet: the name resolver is not part of weft yet, so connecting
  *   fails with WEFT_ENOSYS "name resolution not available yet".
- *
- * Not yet: ssl:/tls: servers and tls: clients (they come with weft's TLS layer).
  *
  * Plugins: weft_endpoint_register_server/_client add types by prefix (see below).
  *
@@ -79,7 +93,8 @@ int weft_server_endpoint_parse(weft_server_endpoint **out, const char *desc, cha
  * listen never leaks a socket. The built-in types listen at once, so the Deferred has fired when
  * this returns (as Twisted's endpoints do); a plugin's may fire later. Cancelling an unfired
  * Deferred is passed to the plugin's Deferred; on a fired one it does nothing.
- * f is borrowed and must outlive the port, as for weft_tcp_listen. e is only read and may be
+ * f is borrowed and must outlive the port (for ssl: also the handshakes it started), as for
+ * weft_tcp_listen. e is only read and may be
  * freed or reused as soon as this returns.
  * On failure the Deferred fails with a Failure of domain WEFT_FAILURE_DOMAIN, the error as code
  * (WEFT_EADDRINUSE, WEFT_EACCES, WEFT_ENOENT for a missing systemd socket, WEFT_EINVAL for a
@@ -102,7 +117,7 @@ weft_deferred *weft_listening_port_stop(weft_listening_port *p);
  * is too small. */
 int weft_server_endpoint_describe(const weft_server_endpoint *e, char *buf, size_t size);
 
-/* The endpoint's type ("tcp", "tcp6", "unix", "systemd", "fd", or a plugin's prefix). The string
+/* The endpoint's type ("tcp", "tcp6", "unix", "systemd", "fd", "ssl", "tls", or a plugin's prefix). The string
  * lives as long as e. */
 const char *weft_server_endpoint_type(const weft_server_endpoint *e);
 
@@ -120,7 +135,8 @@ int weft_client_endpoint_parse(weft_client_endpoint **out, const char *desc, cha
  * caller) fires with the protocol's user pointer: a WEFT_VALUE_PTR with destroy NULL whose v.p
  * is the weft_protocol.user build_protocol returned (Twisted fires with the protocol instance).
  * It is borrowed: the protocol owns it, and it is valid until the protocol's connection_lost
- * returns. f is borrowed and must live until the Deferred has fired. f->connection_failed is not
+ * returns (for tls: the TLS transport's protocol). f is borrowed and must live until the
+ * Deferred has fired. f->connection_failed is not
  * called: failures arrive as the Deferred's Failure (domain WEFT_FAILURE_DOMAIN; code
  * WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ENOENT, the error build_protocol returned, WEFT_ENOSYS
  * for a host name, ...; message "cannot connect to DESCRIPTION: REASON").
@@ -133,7 +149,7 @@ weft_deferred *weft_client_endpoint_connect(const weft_client_endpoint *e, weft_
 /* As weft_server_endpoint_describe: "tcp:host=127.0.0.1:port=80:timeout=5", "unix:path=/x". */
 int weft_client_endpoint_describe(const weft_client_endpoint *e, char *buf, size_t size);
 
-/* "tcp", "unix", or a plugin's prefix; lives as long as e. */
+/* "tcp", "unix", "tls", or a plugin's prefix; lives as long as e. */
 const char *weft_client_endpoint_type(const weft_client_endpoint *e);
 
 /* Frees a client endpoint; NULL is allowed. Connections made through it live on. */

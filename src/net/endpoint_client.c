@@ -9,15 +9,16 @@
  * extra: no wrapper sits between the transport and the protocol. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/alloc.h"
 #include "net/endpoint_internal.h"
 #include "net/transport_internal.h"
 #include "weft/errors.h"
+#include "weft/tls.h"
 
 typedef struct attempt attempt;
-typedef int (*start_fn)(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out,
-                        char *why, size_t n);
+typedef int (*start_fn)(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n);
 
 typedef struct client_type {
   weft__ep_type t;
@@ -32,16 +33,33 @@ struct weft_client_endpoint {
   weft__ep_tokens tokens;
 };
 
-enum { TCP_HOST, TCP_PORT, TCP_TIMEOUT, TCP_BIND };
+enum { TCP_HOST, TCP_PORT, TCP_TIMEOUT, TCP_BIND, TLS_CERT, TLS_KEY, TLS_ROOTS };
 enum { UNIX_PATH, UNIX_TIMEOUT };
+
+struct attempt {
+  weft_factory wrap; /* what the connector (or the TLS factory) sees; its user is the attempt */
+  weft_factory lower; /* tls: what the connector sees, in front of the TLS factory */
+  const weft_factory *inner;
+  weft_protocol proto;          /* what inner built */
+  weft_protocol lower_proto;    /* tls: what the TLS factory built for the TCP connection */
+  weft_connector *conn;         /* while connecting */
+  weft_transport *lower_t;      /* tls: the TCP connection, while the handshake runs */
+  weft_tls_factory *tls;
+  weft_reactor *r;
+  weft_delayed_call *refused;   /* tls: reports a refusal build_protocol made */
+  int refused_reason;
+  weft_deferred *d; /* the attempt's own reference, dropped when it fires */
+  char desc[400];
+};
 
 static void options_from(const weft__ep_vals *v, unsigned timeout_slot, weft_connect_options *o) {
   weft_connect_options_init(o);
   if (weft__ep_given(v, timeout_slot)) o->timeout = v->real[timeout_slot];
 }
 
-static int start_tcp(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out, char *why,
-                     size_t n) {
+/* Connects to the numeric host of a tcp or tls endpoint with f. */
+static int connect_host(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out,
+                        char *why, size_t n) {
   weft_address to, bind_to;
   weft_connect_options o;
   options_from(v, TCP_TIMEOUT, &o);
@@ -56,13 +74,18 @@ static int start_tcp(const weft__ep_vals *v, weft_reactor *r, const weft_factory
   return weft_tcp_connect(out, r, &to, &o, f);
 }
 
-static int start_unix(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out, char *why,
-                      size_t n) {
+static int start_tcp(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n) {
+  return connect_host(v, r, &a->wrap, &a->conn, why, n);
+}
+
+static int start_unix(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n) {
   (void)why, (void)n;
   weft_connect_options o;
   options_from(v, UNIX_TIMEOUT, &o);
-  return weft_unix_connect(out, r, v->text[UNIX_PATH], &o, f);
+  return weft_unix_connect(&a->conn, r, v->text[UNIX_PATH], &o, &a->wrap);
 }
+
+static int start_tls(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n);
 
 /* A numeric bind address must be of the host's family (a name's family is not known yet). */
 static int check_tcp(const weft__ep_vals *v, char *why, size_t n) {
@@ -71,6 +94,12 @@ static int check_tcp(const weft__ep_vals *v, char *why, size_t n) {
   weft_address_from_ip(&bind_to, v->text[TCP_BIND], 0);
   if (host.u.sa.sa_family == bind_to.u.sa.sa_family) return 0;
   return weft__ep_fail(why, n, "bindAddress %s is not of the same family as host %s", v->text[TCP_BIND], v->text[TCP_HOST]);
+}
+
+static int check_tls(const weft__ep_vals *v, char *why, size_t n) {
+  if (weft__ep_given(v, TLS_KEY) && !weft__ep_given(v, TLS_CERT))
+    return weft__ep_fail(why, n, "privateKey needs certificate");
+  return check_tcp(v, why, n);
 }
 
 /* Twisted's clientFromString names: tcp(host, port, timeout, bindAddress), unix(path, timeout). */
@@ -82,6 +111,14 @@ static const client_type types[] = {
       check_tcp},
      start_tcp},
     {{"unix", {{"path", WEFT__EP_PATH, true}, {"timeout", WEFT__EP_SECONDS, false}}, 0, NULL}, start_unix},
+    /* Twisted's tls:HOST:PORT with timeout, bindAddress, certificate, privateKey, trustRoots */
+    {{"tls",
+      {{"host", WEFT__EP_HOST, true}, {"port", WEFT__EP_PORT1, true}, {"timeout", WEFT__EP_SECONDS, false},
+       {"bindAddress", WEFT__EP_IP, false}, {"certificate", WEFT__EP_FILE, false}, {"privateKey", WEFT__EP_FILE, false},
+       {"trustRoots", WEFT__EP_FILE, false}},
+      0,
+      check_tls},
+     start_tls},
 };
 
 static const client_type *find_type(const char *name) {
@@ -131,26 +168,24 @@ int weft_client_endpoint_parse(weft_client_endpoint **out, const char *desc, cha
 
 /* ---- one connection attempt ---- */
 
-struct attempt {
-  weft_factory wrap; /* what the connector sees; its user is the attempt */
-  const weft_factory *inner;
-  weft_protocol proto; /* what inner built */
-  weft_connector *conn;
-  weft_deferred *d; /* the attempt's own reference, dropped when it fires */
-  char desc[400];
-};
 
 static weft_failure *attempt_failure(const attempt *a, int reason, const char *why) {
-  return weft_failure_new(WEFT_FAILURE_DOMAIN, reason, "cannot connect to %s: %s", a->desc,
-                          why && *why ? why : weft_strerror(reason));
+  const char *tls = reason <= WEFT_ETLSCONFIG && reason >= WEFT_ETLSTRUNCATED ? weft_tls_last_error() : "";
+  return weft_failure_new(WEFT_FAILURE_DOMAIN, reason, "cannot connect to %s: %s%s%s%s", a->desc,
+                          why && *why ? why : weft_strerror(reason), *tls ? " (" : "", tls, *tls ? ")" : "");
+}
+
+static void attempt_free(attempt *a) {
+  if (a->refused) weft_delayed_call_cancel(a->refused);
+  weft_tls_factory_free(a->tls); /* a handshake under way keeps its own reference */
+  weft__free(a);
 }
 
 static void attempt_failed(void *user, int reason) {
   attempt *a = user;
   weft_deferred *d = a->d;
-  a->conn = NULL;
   weft_deferred_errback(d, attempt_failure(a, reason, NULL)); /* WEFT_EALREADY if cancelled: fine */
-  weft__free(a);
+  attempt_free(a);
   weft_deferred_unref(d);
 }
 
@@ -159,7 +194,7 @@ static void handoff_made(weft_transport *t, void *user) {
   weft_deferred *d = a->d;
   void *proto_user = a->proto.user;
   t->proto = a->proto;
-  weft__free(a);
+  attempt_free(a);
   weft__proto_made(t);
   /* cancelled while only recorded by a memory reactor: nobody wants this connection */
   if (weft_deferred_callback(d, weft_ptr(proto_user, NULL)) == WEFT_EALREADY) weft_transport_abort_connection(t);
@@ -182,11 +217,24 @@ static void handoff_lost(weft_transport *t, int reason, void *user) {
 static const weft_protocol_callbacks handoff_callbacks = {
     .connection_made = handoff_made, .data_received = handoff_data, .connection_lost = handoff_lost};
 
+static void report_refusal(void *arg) {
+  attempt *a = arg;
+  a->refused = NULL;
+  attempt_failed(a, a->refused_reason);
+}
+
 static int attempt_build(void *user, const weft_address *peer, weft_protocol *out) {
   attempt *a = user;
   a->conn = NULL; /* the connector is gone once the connection is up */
-  int rc = a->inner->build_protocol(a->inner->user, peer, &a->proto);
-  if (rc) return rc; /* the connector reports it through attempt_failed */
+  a->lower_t = NULL; /* and for TLS, the handshake is done */
+  int rc = weft_deferred_called(a->d) ? WEFT_ECANCELED : a->inner->build_protocol(a->inner->user, peer, &a->proto);
+  /* the connector reports a refusal through attempt_failed right after this returns; the TLS
+   * layer only closes the connection, so a TLS attempt reports it itself, on the next turn */
+  if (rc && a->tls) {
+    a->refused_reason = rc;
+    if (!(a->refused = weft_reactor_call_soon(a->r, report_refusal, a))) rc = WEFT_ENOMEM; /* leaks a: rare */
+  }
+  if (rc) return rc;
   *out = (weft_protocol){&handoff_callbacks, a};
   return 0;
 }
@@ -195,6 +243,61 @@ static void attempt_cancel(weft_deferred *d, void *arg) {
   (void)d;
   attempt *a = arg;
   if (a->conn) weft_connector_cancel(a->conn); /* attempt_failed runs now and fires d */
+  else if (a->lower_t) weft_transport_abort_connection(a->lower_t); /* mid-handshake: d fails now, a goes later */
+}
+
+/* ---- tls: the TCP connection is watched until the handshake is done, so a cancel can end it ---- */
+
+static void lower_made(weft_transport *t, void *user) {
+  attempt *a = user;
+  a->lower_t = t;
+  t->proto = a->lower_proto; /* the TLS layer's own protocol from now on */
+  weft__proto_made(t);
+}
+
+static void lower_data(weft_transport *t, const void *data, size_t len, void *user) {
+  attempt *a = user;
+  a->lower_proto.cb->data_received(t, data, len, a->lower_proto.user);
+}
+
+static void lower_lost(weft_transport *t, int reason, void *user) {
+  attempt *a = user;
+  a->lower_proto.cb->connection_lost(t, reason, a->lower_proto.user);
+}
+
+static const weft_protocol_callbacks lower_callbacks = {
+    .connection_made = lower_made, .data_received = lower_data, .connection_lost = lower_lost};
+
+static int lower_build(void *user, const weft_address *peer, weft_protocol *out) {
+  attempt *a = user;
+  a->conn = NULL;
+  const weft_factory *tf = weft_tls_factory_get(a->tls);
+  int rc = tf->build_protocol(tf->user, peer, &a->lower_proto);
+  if (rc) return rc;
+  *out = (weft_protocol){&lower_callbacks, a};
+  return 0;
+}
+
+static int tls_context(const weft__ep_vals *v, weft_tls_context **ctx) {
+  weft_tls_client_options o;
+  weft_tls_client_options_init(&o);
+  o.cert_file = v->text[TLS_CERT];
+  o.key_file = v->text[TLS_KEY];
+  const char *roots = v->text[TLS_ROOTS];
+  struct stat st;
+  if (roots && stat(roots, &st) == 0 && S_ISDIR(st.st_mode)) o.ca_dir = roots;
+  else o.ca_file = roots;
+  return weft_tls_client_context_new(ctx, &o);
+}
+
+static int start_tls(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n) {
+  weft_tls_context *ctx = NULL;
+  int rc = tls_context(v, &ctx); /* on WEFT_ETLSCONFIG the failure adds weft_tls_last_error's detail */
+  if (!rc) rc = weft_tls_wrap_factory(&a->tls, ctx, v->text[TCP_HOST], &a->wrap);
+  weft_tls_context_free(ctx); /* the factory holds its own reference */
+  if (rc) return rc;
+  a->lower = (weft_factory){.build_protocol = lower_build, .connection_failed = attempt_failed, .user = a};
+  return connect_host(v, r, &a->lower, &a->conn, why, n);
 }
 
 weft_deferred *weft_client_endpoint_connect(const weft_client_endpoint *e, weft_reactor *r, const weft_factory *f) {
@@ -206,18 +309,19 @@ weft_deferred *weft_client_endpoint_connect(const weft_client_endpoint *e, weft_
   if (!a) return weft_fail(log, weft_failure_from_error(WEFT_ENOMEM));
   a->wrap = (weft_factory){.build_protocol = attempt_build, .connection_failed = attempt_failed, .user = a};
   a->inner = f;
+  a->r = r;
   weft_client_endpoint_describe(e, a->desc, sizeof a->desc);
   if (!(a->d = weft_deferred_new_cancellable(log, attempt_cancel, a))) {
     weft__free(a);
     return NULL;
   }
   weft_deferred *d = weft_deferred_ref(a->d);
-  char why[200] = "";
-  int rc = e->type->start(&e->vals, r, &a->wrap, &a->conn, why, sizeof why);
+  char why[300] = "";
+  int rc = e->type->start(&e->vals, r, a, why, sizeof why);
   if (rc) { /* nothing was started: no callback follows */
     weft_deferred_errback(a->d, attempt_failure(a, rc, why));
     weft_deferred_unref(a->d);
-    weft__free(a);
+    attempt_free(a);
   }
   return d;
 }

@@ -26,6 +26,7 @@ typedef enum weft__ep_kind {
   WEFT__EP_INDEX,   /* non-negative int */
   WEFT__EP_DOMAIN,  /* INET, INET6, UNIX */
   WEFT__EP_FDNAME,  /* systemd descriptor name */
+  WEFT__EP_FILE,    /* a file or directory name, not empty */
 } weft__ep_kind;
 
 typedef struct weft__ep_arg {

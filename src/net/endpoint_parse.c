@@ -208,6 +208,8 @@ static int check_text(const weft__ep_arg *a, const char *v, long *num, char *why
     case WEFT__EP_FDNAME:
       if (*v && strlen(v) <= 255 && !strchr(v, ':')) return 0;
       return weft__ep_fail(why, n, "%s must be 1..255 bytes without ':'", a->name);
+    case WEFT__EP_FILE:
+      return *v ? 0 : weft__ep_fail(why, n, "%s is empty", a->name);
     default:
       return WEFT_EINVAL;
   }

@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "net/endpoint_internal.h"
 #include "weft/errors.h"
+#include "weft/tls.h"
 
 typedef int (*listen_fn)(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_listening_port **out,
                          char *why, size_t n);
@@ -34,6 +35,7 @@ struct weft_server_endpoint {
 enum { TCP_PORT, TCP_INTERFACE, TCP_BACKLOG, TCP_REUSEPORT };
 enum { UNIX_ADDRESS, UNIX_MODE, UNIX_BACKLOG, UNIX_LOCKFILE };
 enum { SYSTEMD_INDEX = 1, SYSTEMD_NAME = 2 };
+enum { SSL_PORT, SSL_KEY, SSL_CERT, SSL_INTERFACE, SSL_BACKLOG, SSL_CHAIN, SSL_DH };
 
 static void options_from(const weft__ep_vals *v, weft_listen_options *o) {
   weft_listen_options_init(o);
@@ -61,65 +63,82 @@ static int listen_tcp6(const weft__ep_vals *v, weft_reactor *r, const weft_facto
   return weft_tcp_listen(out, r, (int)v->num[TCP_PORT], &o, f);
 }
 
-/* ---- unix, with an optional lock file ---- */
+/* ---- what a port owns beyond its socket ---- */
 
-/* A factory in front of the caller's, owning the lock: the port calls stop_factory when it
- * closes, which is when the lock must go. */
-typedef struct locked {
+/* A factory in front of the caller's that owns what must live exactly as long as the port (a
+ * lock file, a TLS factory): the port calls stop_factory when it closes, which releases them. */
+typedef struct front {
   weft_factory f;
-  const weft_factory *inner;
-  int fd;
-  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-} locked;
+  const weft_factory *inner; /* the caller's, or the TLS factory's outer one */
+  weft_tls_factory *tls;
+  int lock_fd; /* -1: none */
+  char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+} front;
 
-static void unlock(locked *l) {
-  unlink(l->path); /* while still holding the lock: a waiter then finds a fresh file */
-  close(l->fd);
-  weft__free(l);
+static void front_free(front *fr) {
+  if (fr->lock_fd >= 0) {
+    unlink(fr->lock_path); /* while still holding the lock: a waiter then finds a fresh file */
+    close(fr->lock_fd);
+  }
+  weft_tls_factory_free(fr->tls); /* handshakes under way keep their own reference */
+  weft__free(fr);
 }
 
-static int locked_build(void *user, const weft_address *peer, weft_protocol *out) {
-  const weft_factory *inner = ((locked *)user)->inner;
+static int front_build(void *user, const weft_address *peer, weft_protocol *out) {
+  const weft_factory *inner = ((front *)user)->inner;
   return inner->build_protocol(inner->user, peer, out);
 }
 
-static void locked_start(void *user) {
-  const weft_factory *inner = ((locked *)user)->inner;
+static void front_start(void *user) {
+  const weft_factory *inner = ((front *)user)->inner;
   if (inner->start_factory) inner->start_factory(inner->user);
 }
 
-static void locked_stop(void *user) {
-  locked *l = user;
-  if (l->inner->stop_factory) l->inner->stop_factory(l->inner->user);
-  unlock(l);
+static void front_stop(void *user) {
+  front *fr = user;
+  if (fr->inner->stop_factory) fr->inner->stop_factory(fr->inner->user);
+  front_free(fr);
 }
+
+static front *front_new(const weft_factory *inner) {
+  front *fr = weft__calloc(1, sizeof *fr);
+  if (!fr) return NULL;
+  fr->f = (weft_factory){.build_protocol = front_build, .start_factory = front_start, .stop_factory = front_stop,
+                         .user = fr};
+  fr->inner = inner;
+  fr->lock_fd = -1;
+  return fr;
+}
+
+/* ---- unix, with an optional lock file ---- */
 
 /* Takes PATH.lock. The file is checked to be the one still at the path after the lock is
  * taken: an unlocking holder unlinks it, and a lock on an unlinked file protects nothing. */
-static int take_lock(locked *l, const char *path, char *why, size_t n) {
-  snprintf(l->path, sizeof l->path, "%s.lock", path);
+static int take_lock(front *l, const char *path, char *why, size_t n) {
+  snprintf(l->lock_path, sizeof l->lock_path, "%s.lock", path);
   for (int tries = 0; tries < 3; tries++) {
     struct stat held, named;
-    l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (l->fd < 0) {
+    int fd = open(l->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
       int err = -errno;
-      snprintf(why, n, "cannot open lock file %s: %s", l->path, weft_strerror(err));
+      snprintf(why, n, "cannot open lock file %s: %s", l->lock_path, weft_strerror(err));
       return err;
     }
-    if (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
       int err = errno == EWOULDBLOCK ? WEFT_EADDRINUSE : -errno;
-      close(l->fd);
-      snprintf(why, n, "lock file %s is held by another process", l->path);
+      close(fd);
+      snprintf(why, n, "lock file %s is held by another process", l->lock_path);
       return err;
     }
-    if (fstat(l->fd, &held) == 0 && stat(l->path, &named) == 0 && held.st_dev == named.st_dev &&
+    if (fstat(fd, &held) == 0 && stat(l->lock_path, &named) == 0 && held.st_dev == named.st_dev &&
         held.st_ino == named.st_ino) {
-      if (ftruncate(l->fd, 0) == 0) dprintf(l->fd, "%ld\n", (long)getpid()); /* for whoever looks */
+      if (ftruncate(fd, 0) == 0) dprintf(fd, "%ld\n", (long)getpid()); /* for whoever looks */
+      l->lock_fd = fd;
       return 0;
     }
-    close(l->fd);
+    close(fd);
   }
-  snprintf(why, n, "lock file %s keeps changing", l->path);
+  snprintf(why, n, "lock file %s keeps changing", l->lock_path);
   return WEFT_EADDRINUSE;
 }
 
@@ -131,11 +150,8 @@ static int listen_unix(const weft__ep_vals *v, weft_reactor *r, const weft_facto
   o.mode = (unsigned)v->num[UNIX_MODE];
   const char *path = v->text[UNIX_ADDRESS];
   if (!v->num[UNIX_LOCKFILE]) return weft_unix_listen(out, r, path, &o, f);
-  locked *l = weft__calloc(1, sizeof *l);
+  front *l = front_new(f);
   if (!l) return WEFT_ENOMEM;
-  l->f = (weft_factory){.build_protocol = locked_build, .start_factory = locked_start, .stop_factory = locked_stop,
-                        .connection_failed = NULL, .user = l};
-  l->inner = f;
   int rc = take_lock(l, path, why, n);
   if (rc) {
     weft__free(l);
@@ -145,7 +161,39 @@ static int listen_unix(const weft__ep_vals *v, weft_reactor *r, const weft_facto
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
   rc = weft_unix_listen(out, r, path, &o, &l->f);
-  if (rc) unlock(l);
+  if (rc) front_free(l);
+  return rc;
+}
+
+/* ---- ssl (tls): TCP with TLS terminated by the port ---- */
+
+static int listen_ssl(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_listening_port **out,
+                      char *why, size_t n) {
+  weft_tls_server_options to;
+  weft_tls_server_options_init(&to);
+  to.key_file = v->text[SSL_KEY];
+  to.cert_file = v->text[SSL_CERT] ? v->text[SSL_CERT] : v->text[SSL_KEY]; /* Twisted: one PEM with both */
+  to.extra_chain_file = v->text[SSL_CHAIN];
+  weft_tls_context *ctx = NULL;
+  int rc = weft_tls_server_context_new(&ctx, &to);
+  if (rc) {
+    snprintf(why, n, "%s: %s", weft_strerror(rc), weft_tls_last_error());
+    return rc;
+  }
+  front *fr = front_new(NULL);
+  rc = fr ? weft_tls_wrap_factory(&fr->tls, ctx, NULL, f) : WEFT_ENOMEM;
+  weft_tls_context_free(ctx); /* the factory holds its own reference */
+  if (rc) {
+    if (fr) front_free(fr);
+    return rc;
+  }
+  fr->inner = weft_tls_factory_get(fr->tls);
+  weft_listen_options o;
+  options_from(v, &o);
+  if (weft__ep_given(v, SSL_BACKLOG)) o.backlog = (int)v->num[SSL_BACKLOG];
+  o.interface = v->text[SSL_INTERFACE];
+  rc = weft_tcp_listen(out, r, (int)v->num[SSL_PORT], &o, &fr->f);
+  if (rc) front_free(fr);
   return rc;
 }
 
@@ -166,6 +214,15 @@ static int check_systemd(const weft__ep_vals *v, char *why, size_t n) {
 #define TCP_ARGS                                                                                     \
   {{"port", WEFT__EP_PORT, true}, {"interface", WEFT__EP_IP, false}, {"backlog", WEFT__EP_BACKLOG, false}, \
    {"reuseport", WEFT__EP_BOOL, false}}
+
+/* Twisted's _parseSSL(port, privateKey, certKey, sslmethod, interface, backlog, extraCertChain,
+ * dhParameters), without the obsolete sslmethod (TLS 1.2 is weft's minimum). dhParameters is
+ * accepted for Twisted's strings but not read: OpenSSL 3 picks its own (RFC 7919) groups. */
+#define SSL_ARGS                                                                                          \
+  {{"port", WEFT__EP_PORT, true},           {"privateKey", WEFT__EP_FILE, true},                          \
+   {"certKey", WEFT__EP_FILE, false},       {"interface", WEFT__EP_IP, false},                            \
+   {"backlog", WEFT__EP_BACKLOG, false},    {"extraCertChain", WEFT__EP_FILE, false},                     \
+   {"dhParameters", WEFT__EP_FILE, false}}
 
 /* Argument names and order follow Twisted's _parseTCP(port, interface, backlog) and
  * _parseUNIX(address, mode, backlog, lockfile). */
@@ -189,6 +246,8 @@ static const server_type types[] = {
       check_systemd},
      weft__ep_listen_systemd},
     {{"fd", {{"fileno", WEFT__EP_FD, true}}, 1, NULL}, weft__ep_listen_fd},
+    {{"ssl", SSL_ARGS, 1, NULL}, listen_ssl},
+    {{"tls", SSL_ARGS, 1, NULL}, listen_ssl},
 };
 
 static const server_type *find_type(const char *name) {

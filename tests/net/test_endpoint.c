@@ -1,7 +1,8 @@
 /* Tests src/net/endpoint_server.c, endpoint_client.c, endpoint_adopt.c and endpoint_plugin.c on
  * real loopback sockets: listen and connect through Deferreds (tcp, tcp6, unix with a lock file),
  * stopping a port without touching its connections, cancelling a pending connect, systemd socket
- * activation and fd:N adoption in-process, and an application's endpoint plugin. (The strings
+ * activation and fd:N adoption in-process, TLS through ssl:/tls: endpoints, and an application's
+ * endpoint plugin. (The strings
  * themselves are tested by test_endpoint_table.c.) */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +15,11 @@
 #include <unistd.h>
 
 #include "net_util.h"
+#include "tls_util.h"
 #include "weft/deferred.h"
 #include "weft/endpoint.h"
 #include "weft/testing.h"
+#include "weft/tls.h"
 
 static weft_reactor *new_reactor(void) {
   weft_reactor *r;
@@ -433,6 +436,88 @@ static void test_fd_adoption(void) {
   close_reactor(r);
 }
 
+
+/* ---- ssl / tls ---- */
+
+/* TLS terminated by an ssl: port, originated by a tls: client endpoint, verified against the
+ * test CA; the same without the CA fails verification, saying why. */
+static void test_tls_listen_and_connect(void) {
+  test_pki pki;
+  pki_make(&pki);
+  weft_reactor *r = new_reactor();
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  char desc[512], cdesc[512], want[600];
+  const char *prefixes[] = {"ssl", "tls"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(desc, sizeof desc, "%s:0:privateKey=%s:certKey=%s:interface=127.0.0.1", prefixes[i], pki.server_key,
+             pki.server);
+    weft_listening_port *p = listen_on(r, desc, &sf);
+    REQUIRE(p != NULL);
+    snprintf(cdesc, sizeof cdesc, "tls:127.0.0.1:%d:trustRoots=%s:timeout=5", port_of(p), pki.ca);
+    client c = {.send = "secret", .send_len = 6, .close_after = 6};
+    weft_factory cf = client_factory(&c);
+    weft_deferred *d = connect_to(r, cdesc, &cf);
+    check_connected(d, &c);
+    CHECK(c.made && weft_tls_is(c.t)); /* the protocol sits on the TLS transport */
+    CHECK(turn_until(r, &c.lost, 5));
+    CHECK_MEM(c.got, c.ngot, "secret", 6);
+    CHECK_INT(c.reason, 0);
+
+    /* the system trust store does not know the test CA */
+    snprintf(cdesc, sizeof cdesc, "tls:host=127.0.0.1:port=%d", port_of(p));
+    client bad = {0};
+    weft_factory bf = client_factory(&bad);
+    d = connect_to(r, cdesc, &bf);
+    snprintf(want, sizeof want, "cannot connect to %s: %s", cdesc, weft_strerror(WEFT_ETLSUNKNOWNCA));
+    char why[512];
+    weft_failure *fl = weft_failure_result_of(d, WEFT_FAILURE_DOMAIN, WEFT_ETLSUNKNOWNCA, why, sizeof why);
+    if (!fl) CHECK_FAIL_("%s", why);
+    else CHECK(strncmp(weft_failure_message(fl), want, strlen(want)) == 0);
+    weft_failure_unref(fl);
+    weft_deferred_unref(d);
+    CHECK(!bad.made && !bad.failed);
+    weft_listening_port_close(p);
+    for (int k = 0; k < 100 && es.lost < es.made; k++) weft_reactor_iterate(r, 0.01);
+  }
+  snprintf(desc, sizeof desc, "ssl:0:privateKey=%s/missing.key", pki.dir);
+  weft_server_endpoint *e = server(desc);
+  weft_deferred *d = weft_server_endpoint_listen(e, r, &sf);
+  weft_server_endpoint_free(e);
+  snprintf(want, sizeof want, "cannot listen on %s: %s", desc, weft_strerror(WEFT_ETLSCONFIG));
+  weft_failure *fl = weft_failure_result_of(d, WEFT_FAILURE_DOMAIN, WEFT_ETLSCONFIG, NULL, 0);
+  CHECK(fl && strncmp(weft_failure_message(fl), want, strlen(want)) == 0);
+  weft_failure_unref(fl);
+  weft_deferred_unref(d);
+  close_reactor(r);
+  pki_remove(&pki);
+}
+
+/* A cancel during the handshake (the peer accepts TCP and never answers) ends the connection. */
+static void test_cancel_during_tls_handshake(void) {
+  weft_reactor *r = new_reactor();
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  weft_address a;
+  weft_address_from_ip(&a, "127.0.0.1", 0);
+  REQUIRE(bind(s, &a.u.sa, a.len) == 0 && listen(s, 4) == 0);
+  a.len = sizeof a.u;
+  getsockname(s, &a.u.sa, &a.len);
+  char desc[96];
+  snprintf(desc, sizeof desc, "tls:127.0.0.1:%d", weft_address_port(&a));
+  weft_client_endpoint *e = client_ep(desc);
+  client c = {0};
+  weft_factory cf = client_factory(&c);
+  weft_deferred *d = weft_client_endpoint_connect(e, r, &cf);
+  weft_client_endpoint_free(e);
+  for (int i = 0; i < 20; i++) weft_reactor_iterate(r, 0.01); /* connected; the hello waits unanswered */
+  CHECK(weft_assert_no_result(d, NULL, 0));
+  weft_deferred_cancel(d);
+  check_failed(d, WEFT_ECANCELED, NULL);
+  close_reactor(r); /* the TCP connection goes */
+  CHECK(!c.made && !c.failed);
+  close(s);
+}
+
 /* ---- plugins ---- */
 
 /* An application's endpoint type: "lo:PORT" listens on (and connects to) 127.0.0.1:PORT by
@@ -563,6 +648,8 @@ int main(void) {
   RUN(test_connect_errors);
   RUN(test_systemd_activation);
   RUN(test_fd_adoption);
+  RUN(test_tls_listen_and_connect);
+  RUN(test_cancel_during_tls_handshake);
   RUN(test_plugin);
   RUN(test_plugin_registry_threads);
   return CHECK_DONE();

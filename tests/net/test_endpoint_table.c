@@ -151,7 +151,16 @@ static const row servers[] = {
     {"unix:", NULL, "bad endpoint \"unix:\": path is empty"},
     {"unix:mode=0600", NULL, "bad endpoint \"unix:mode=0600\": missing address"},
     {"tcp:80\\", NULL, "bad endpoint \"tcp:80\\\": trailing backslash"},
-    {"ssl:443:privateKey=k.pem", NULL, "unknown endpoint type \"ssl\" in \"ssl:443:privateKey=k.pem\""},
+    /* ssl and its alias tls: Twisted's order port, privateKey, certKey, then interface, backlog */
+    {"ssl:443:privateKey=k.pem", "ssl", "ssl:443:privateKey=k.pem"},
+    {"ssl:443:k.pem:c.pem", "ssl", "ssl:443:privateKey=k.pem:certKey=c.pem"},
+    {"tls:8443:privateKey=/etc/k.pem:certKey=/etc/c.pem:extraCertChain=/etc/chain.pem:interface=127.0.0.1:backlog=9",
+     "tls", "tls:8443:privateKey=/etc/k.pem:certKey=/etc/c.pem:interface=127.0.0.1:backlog=9:extraCertChain=/etc/chain.pem"},
+    {"ssl:443:privateKey=k.pem:dhParameters=dh.pem", "ssl", "ssl:443:privateKey=k.pem:dhParameters=dh.pem"},
+    {"ssl:443", NULL, "bad endpoint \"ssl:443\": missing privateKey"},
+    {"ssl:443:privateKey=", NULL, "bad endpoint \"ssl:443:privateKey=\": privateKey is empty"},
+    {"tls:443:privateKey=k.pem:sslmethod=TLSv1_METHOD", NULL,
+     "unknown option \"sslmethod\" for tls in \"tls:443:privateKey=k.pem:sslmethod=TLSv1_METHOD\""},
 };
 
 static const row clients[] = {
@@ -188,7 +197,11 @@ static const row clients[] = {
     {"unix:/x:mode=0600", NULL, "unknown option \"mode\" for unix in \"unix:/x:mode=0600\""},
     {"127.0.0.1:80", NULL, "unknown endpoint type \"127.0.0.1\" in \"127.0.0.1:80\" (did you mean \"tcp:host=127.0.0.1:port=80\"?)"},
     {"systemd:domain=INET:index=0", NULL, "unknown endpoint type \"systemd\" in \"systemd:domain=INET:index=0\""},
-    {"tls:example.com:443", NULL, "unknown endpoint type \"tls\" in \"tls:example.com:443\""},
+    {"tls:example.com:443", "tls", "tls:host=example.com:port=443"},
+    {"tls:host=127.0.0.1:port=8443:trustRoots=/etc/ca:certificate=c.pem:privateKey=k.pem:timeout=3", "tls",
+     "tls:host=127.0.0.1:port=8443:timeout=3:certificate=c.pem:privateKey=k.pem:trustRoots=/etc/ca"},
+    {"tls:h:443:privateKey=k.pem", NULL, "bad endpoint \"tls:h:443:privateKey=k.pem\": privateKey needs certificate"},
+    {"tls:h", NULL, "bad endpoint \"tls:h\": missing port"},
 };
 
 static void test_server_table(void) {

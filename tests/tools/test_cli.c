@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "net/tls_util.h"
 
 #define WEFT_PATH WEFT_BINARY_DIR "/weft"
 
@@ -648,6 +649,34 @@ static void test_portforward_to_endpoints(void) {
   rmdir(dir);
 }
 
+
+/* TLS at both ends of a forwarder: echo terminates it (--listen ssl:), portforward originates it
+ * (--to tls:) for a plain client, verifying echo's certificate against the test CA. */
+static void test_portforward_originates_tls_to_ssl_echo(void) {
+  test_pki pki;
+  pki_make(&pki);
+  char listen[512], to[512];
+  snprintf(listen, sizeof listen, "ssl:0:privateKey=%s:certKey=%s:interface=127.0.0.1", pki.server_key, pki.server);
+  child echo, fwd;
+  spawn(&echo, (const char *[]){"echo", "--listen", listen, NULL});
+  int eport = listening_port(&echo);
+  REQUIRE(eport > 0);
+  snprintf(to, sizeof to, "tls:127.0.0.1:%d:trustRoots=%s", eport, pki.ca);
+  spawn(&fwd, (const char *[]){"portforward", "--listen", "tcp:0:interface=127.0.0.1", "--to", to, NULL});
+  int fport = listening_port(&fwd);
+  CHECK(fport > 0);
+  if (fport > 0) check_echo(fport);
+  /* the plain port of a TLS server does not speak plaintext */
+  int fd = connect_to(eport);
+  char buf[1];
+  CHECK_INT(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), 18);
+  CHECK(recv(fd, buf, 1, 0) <= 0 || buf[0] != 'G');
+  close(fd);
+  CHECK_INT(stop(&fwd), 0);
+  CHECK_INT(stop(&echo), 0);
+  pki_remove(&pki);
+}
+
 static void test_portforward_bad_to_exits_2(void) {
   child c;
   CHECK_INT(run(&c, (const char *[]){"portforward", "--listen", "tcp:0", "--to", "tcp:host=127.0.0.1", NULL}), 2);
@@ -678,5 +707,6 @@ int main(void) {
   RUN(test_echo_on_several_endpoints);
   RUN(test_portforward_to_endpoints);
   RUN(test_portforward_bad_to_exits_2);
+  RUN(test_portforward_originates_tls_to_ssl_echo);
   return CHECK_DONE();
 }

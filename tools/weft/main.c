@@ -26,6 +26,8 @@ static const char common_usage[] =
     "                            unix:PATH[:mode=0660][:backlog=N][:lockfile=1]\n"
     "                            systemd:domain=INET|INET6|UNIX:index=N (or :name=NAME)\n"
     "                            fd:N (an inherited listening socket)\n"
+    "                            ssl:PORT:privateKey=KEY[:certKey=CERT][:extraCertChain=FILE]\n"
+    "                                [:interface=ADDR][:backlog=N] (tls: is the same)\n"
     "                          a backslash escapes ':' inside a value (tcp:80:interface=\\:\\:1)\n"
     "  --log-format text|json  log lines on stderr as text (default) or JSON lines\n"
     "  --log-level LEVEL       debug, info (default), warn, error or critical\n"

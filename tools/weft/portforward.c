@@ -274,7 +274,10 @@ static const char portforward_usage[] =
     "  --to ENDPOINT           a client endpoint:\n"
     "                            tcp:host=HOST:port=PORT[:timeout=S][:bindAddress=ADDR]\n"
     "                            tcp:HOST:PORT\n"
-    "                            unix:path=PATH[:timeout=S]\n\n";
+    "                            unix:path=PATH[:timeout=S]\n"
+    "                            tls:HOST:PORT[:trustRoots=CA][:certificate=CERT][:privateKey=KEY]\n"
+    "                          (tls: verifies HOST against the system's CAs, or trustRoots:\n"
+    "                          a PEM file or an OpenSSL hashed directory)\n\n";
 
 int cli_portforward_main(int argc, char **argv) {
   cli_app app;
