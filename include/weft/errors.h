@@ -57,7 +57,9 @@ extern "C" {
   X(EPARSE, -4003, "could not parse")                                                             \
   X(EBACKEND, -4004, "reactor backend not available on this platform")                            \
   X(ESTATE, -4005, "not allowed in the object's current state")                                   \
-  X(ELIMIT, -4006, "a configured limit was reached")
+  X(ELIMIT, -4006, "a configured limit was reached")                                              \
+  X(ENOTFOUND, -4020, "host name not found")                                                      \
+  X(EDNS, -4021, "name server failure")
 
 enum {
 #define WEFT_ERR_ENUM_(name, value, msg) WEFT_##name = (value),
