@@ -3,6 +3,9 @@
  * pair, and resident memory per suspended coroutine. Prints
  *   await_ns=... bytes_per_coro=...
  *   switch_pair_ns=... coros=... (details)
+ *   sleepers=... sleep_rss_bytes_per_coro=... sleepers_seconds=...
+ * The last line is 100,000 coroutines alive at once, each awaiting a 1-second timer
+ * (weft_sleep) on a running reactor: memory per coroutine and the wall time until all are done.
  * Usage: coro [AWAITS] [COROS] (defaults 1000000 and 100000). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 
 #include "../src/async/coro_switch.h" /* internal: for the bare switch figure */
 #include "weft/coro.h"
+#include "weft/defer_time.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -107,6 +111,50 @@ static double bench_memory(weft_reactor *r, long n) {
   return made ? (double)(after - before) / (double)made : -1;
 }
 
+/* ---- many coroutines each holding a timer ---- */
+
+typedef struct sleepers {
+  long left;
+  long peak_rss;
+} sleepers;
+
+static weft_value sleep_body(weft_coro *co, void *arg) {
+  sleepers *s = arg;
+  weft_value v = weft_await(co, weft_sleep(weft_coro_reactor(co), 1.0));
+  weft_value_release(v);
+  if (--s->left == 0) weft_reactor_stop(weft_coro_reactor(co));
+  return weft_none();
+}
+
+static void sample_rss(void *arg) {
+  sleepers *s = arg;
+  long rss = rss_bytes();
+  if (rss > s->peak_rss) s->peak_rss = rss;
+}
+
+static void bench_sleepers(long n, double *bytes_per, double *seconds) {
+  weft_reactor *r;
+  *bytes_per = *seconds = -1;
+  if (weft_reactor_new(&r, NULL) != 0) return;
+  sleepers s = {.left = n};
+  long before = rss_bytes();
+  double t0 = now_s();
+  for (long i = 0; i < n; i++) {
+    weft_deferred *done;
+    if (weft_coro_start(&done, r, sleep_body, &s, NULL) != 0) {
+      fprintf(stderr, "coro: only %ld sleepers could start\n", i);
+      s.left -= n - i;
+      break;
+    }
+    weft_deferred_unref(done);
+  }
+  weft_reactor_call_later(r, 0.5, sample_rss, &s); /* all are asleep by then */
+  if (s.left > 0) weft_reactor_run(r);
+  *seconds = now_s() - t0;
+  *bytes_per = (double)(s.peak_rss - before) / (double)n;
+  weft_reactor_free(r);
+}
+
 int main(int argc, char **argv) {
   long awaits = argc > 1 ? atol(argv[1]) : 1000000;
   long coros = argc > 2 ? atol(argv[2]) : 100000;
@@ -119,6 +167,10 @@ int main(int argc, char **argv) {
   double per_coro = bench_memory(r, coros);
   printf("await_ns=%.1f bytes_per_coro=%.0f\n", await_ns, per_coro);
   printf("switch_pair_ns=%.1f awaits=%ld coros=%ld\n", switch_ns, awaits, coros);
+  int rc = weft_reactor_free(r) == 0 ? 0 : 1;
+  double sleep_bytes, sleep_seconds;
+  bench_sleepers(coros, &sleep_bytes, &sleep_seconds);
+  printf("sleepers=%ld sleep_rss_bytes_per_coro=%.0f sleepers_seconds=%.2f\n", coros, sleep_bytes, sleep_seconds);
   weft__coro_stack_pool_drain();
-  return weft_reactor_free(r) == 0 ? 0 : 1;
+  return rc;
 }

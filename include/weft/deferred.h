@@ -4,8 +4,10 @@
  * the chain: each step gets the current result and returns the next one. A step that returns a
  * Failure switches the chain to the errbacks; an errback that returns a value switches it back.
  * A step that returns another Deferred pauses this chain until that one has fired and run its
- * own chain; its final result becomes this chain's current result. Chains of any depth (100,000
- * nested Deferreds) run in a loop, never by recursion.
+ * own chain; its final result becomes this chain's current result. Steps added to that inner
+ * Deferred after it was returned run after the hand-over and get NONE (Twisted leaves None as
+ * the inner Deferred's result). Chains of any depth (100,000 nested Deferreds) run in a loop,
+ * never by recursion.
  *
  * Results (weft_value) carry their ownership: a step receives the current result and owns it;
  * what it returns is owned by the chain. Integers and static strings need no allocation; a

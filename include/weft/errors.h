@@ -2,7 +2,7 @@
  *
  * Every function that can fail returns 0 or a negative WEFT_E* code. Where an errno exists the
  * code is its negation (WEFT_ECONNREFUSED == -ECONNREFUSED), so a system error passes through
- * unchanged; codes of weft's own live below -4000. */
+ * unchanged; codes of weft's own live below -4000 (TLS's, the "weft.tls" space, from -4100). */
 #ifndef WEFT_ERRORS_H
 #define WEFT_ERRORS_H
 
@@ -49,7 +49,8 @@ extern "C" {
   X(EALREADY, -EALREADY, "operation already in progress or done")                                 \
   X(EINPROGRESS, -EINPROGRESS, "operation in progress")                                           \
   X(EMSGSIZE, -EMSGSIZE, "message too long")                                                      \
-  X(ECANCELED, -ECANCELED, "operation canceled")
+  X(ECANCELED, -ECANCELED, "operation canceled")                                                  \
+  X(EDEADLK, -EDEADLK, "resource deadlock avoided")
 
 #define WEFT_OWN_TABLE(X)                                                                         \
   X(ECLOSED, -4001, "transport is closing or closed")                                             \
@@ -58,8 +59,19 @@ extern "C" {
   X(EBACKEND, -4004, "reactor backend not available on this platform")                            \
   X(ESTATE, -4005, "not allowed in the object's current state")                                   \
   X(ELIMIT, -4006, "a configured limit was reached")                                              \
+  X(EFIRSTERROR, -4007, "a Deferred of a list failed first")                                      \
+  X(EALLFAILED, -4008, "every Deferred of a race failed")                                         \
   X(ENOTFOUND, -4020, "host name not found")                                                      \
-  X(EDNS, -4021, "name server failure")
+  X(EDNS, -4021, "name server failure")                                                           \
+  X(ETLSCONFIG, -4100, "TLS certificate, key or option not usable")                               \
+  X(ETLSHANDSHAKE, -4101, "TLS handshake failed")                                                 \
+  X(ETLSVERIFY, -4102, "TLS peer certificate not verified")                                       \
+  X(ETLSEXPIRED, -4103, "TLS peer certificate expired or not yet valid")                          \
+  X(ETLSUNKNOWNCA, -4104, "TLS peer certificate issued by an unknown or untrusted CA")            \
+  X(ETLSHOSTNAME, -4105, "TLS peer certificate does not match the host name")                     \
+  X(ETLSNOCERT, -4106, "TLS peer sent no certificate where one is required")                      \
+  X(ETLSPROTOCOL, -4107, "TLS protocol error after the handshake")                                \
+  X(ETLSTRUNCATED, -4108, "TLS connection closed without close_notify (truncated)")
 
 enum {
 #define WEFT_ERR_ENUM_(name, value, msg) WEFT_##name = (value),

@@ -10,6 +10,8 @@
  *   test feed it bytes, end of input or a connection loss, and shows the transport's state
  *   (disconnecting, aborted, producer paused, ...). It implements the same transport table as TCP,
  *   so flow control (water marks, producers) behaves as on a real connection.
+ * - Deferred helpers (Twisted's SynchronousTestCase.assertNoResult, successResultOf,
+ *   failureResultOf, flushLoggedErrors): check a Deferred's state from any C test framework.
  *
  * Everything here is deterministic: nothing waits, nothing reads the real time. */
 #ifndef WEFT_TESTING_H
@@ -20,6 +22,8 @@
 #include <sys/un.h>
 
 #include "weft/address.h"
+#include "weft/deferred.h"
+#include "weft/log.h"
 #include "weft/protocol.h"
 #include "weft/reactor.h"
 #include "weft/tcp.h"
@@ -239,6 +243,66 @@ bool weft_string_transport_lost(const weft_string_transport *st, int *reason);
  * WEFT_ENOTSUP, as a pipe's do). */
 void weft_string_transport_set_peer(weft_string_transport *st, const weft_address *a);
 void weft_string_transport_set_host(weft_string_transport *st, const weft_address *a);
+
+/* ---- Deferred helpers (Twisted's SynchronousTestCase) ----
+ *
+ * For any C test framework: they never abort or print. Each returns whether the expectation held
+ * and, when it did not, writes why into why (at most n bytes, always NUL-terminated when n > 0;
+ * why may be NULL when n is 0; "" when the expectation held), so the framework's own assertion
+ * can show it, e.g.
+ *   "expected a result, the Deferred has not fired"
+ *   "expected success, got failure weft/-111: connection refused (at connector.c:50 in finish)"
+ * Results are described as "none", "int 42", "str \"text\"", "ptr 0x...", or "failure " and
+ * the Failure's text with its causes (weft_failure_text). A Deferred "has a result" when it has
+ * fired and is not waiting on an inner Deferred (Twisted's rule: a paused Deferred has none). As
+ * in Twisted, a helper that meets a Failure it did not return takes it out of d and releases it,
+ * so it is reported once, through why, not again as "Unhandled error in Deferred". */
+
+/* True if d has no result yet (unfired, or waiting on an inner Deferred). False if it has one:
+ * why says which; a Failure result is taken out of d and released (d's result becomes NONE), a
+ * value stays. NULL d: false ("expected a Deferred, got NULL"). */
+bool weft_assert_no_result(weft_deferred *d, char *why, size_t n);
+
+/* Takes d's successful result out of d into *out (d's result becomes NONE; the caller owns *out
+ * and frees it with weft_value_release). Returns 0; WEFT_ESTATE if d has no result yet (*out is
+ * NONE, d is unchanged); WEFT_EINVAL if the result is a Failure (taken out and released, *out is
+ * NONE) or d is NULL. out may be NULL: the value is then released. */
+int weft_success_result_of(weft_deferred *d, weft_value *out, char *why, size_t n);
+
+/* Takes d's Failure out of d and returns it (one reference: the caller unrefs it) when it matches
+ * domain and code (weft_failure_check; domain NULL matches any Failure, code
+ * WEFT_FAILURE_ANY_CODE any code of the domain). Returns NULL with why set otherwise: d has no
+ * result yet (d unchanged), its result is a value (taken out and released), or its Failure does
+ * not match (taken out and released). */
+weft_failure *weft_failure_result_of(weft_deferred *d, const char *domain, int code, char *why, size_t n);
+
+/* ---- logged-error capture (Twisted's flushLoggedErrors) ---- */
+
+typedef struct weft_logged_errors weft_logged_errors;
+
+/* Starts collecting every event at WEFT_LOG_ERROR or above published on p (in particular the
+ * "Unhandled error in Deferred" reports), as rendered messages (weft_log_format_message), so a
+ * test can check that it produced none it did not expect and flush the ones it did. Adding this
+ * observer replaces p's stderr default (log.h): captured errors are not printed. Collection is
+ * thread-safe (events may come from any thread). p is borrowed: free the capture before p (before
+ * the reactor, for weft_reactor_log(r)). Returns NULL when p is NULL or memory runs out. */
+weft_logged_errors *weft_logged_errors_capture(weft_log_publisher *p);
+
+/* Removes the captured errors whose message contains substring (NULL: all of them) and returns
+ * how many were removed. An error that could not be stored for lack of memory is counted and is
+ * removed only by a NULL substring. */
+size_t weft_logged_errors_flush(weft_logged_errors *c, const char *substring);
+
+/* Number of captured errors not flushed yet (0 for NULL). */
+size_t weft_logged_errors_count(const weft_logged_errors *c);
+
+/* The i-th captured error's message, in the order they were logged (borrowed: valid until the
+ * next flush or free), or NULL if i >= the number stored. For showing unexpected errors. */
+const char *weft_logged_errors_text(const weft_logged_errors *c, size_t i);
+
+/* Removes the observer from the publisher and frees the capture and what it holds. NULL is
+ * ignored. */
+void weft_logged_errors_free(weft_logged_errors *c);
 
 #ifdef __cplusplus
 }

@@ -11,14 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WEFT__ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(WEFT__ASAN)
-#define WEFT__ASAN 1
-#endif
 #ifdef WEFT__ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif

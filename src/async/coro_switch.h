@@ -18,6 +18,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* WEFT__ASAN: built with AddressSanitizer (clang says so with __has_feature, gcc with a macro);
+ * the stacks and switches then tell ASan about each fiber. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(WEFT__ASAN)
+#define WEFT__ASAN 1
+#endif
+
 #if !defined(WEFT_CORO_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
 #define WEFT_CORO_UCONTEXT 1
 #endif

@@ -30,6 +30,8 @@ struct weft_deferred {
   size_t nsteps, cap, next;
   weft_deferred *waiting_on; /* paused: the inner Deferred whose result we wait for (one ref) */
   weft_deferred *resumes;    /* the outer Deferred waiting on us (borrowed: it holds our ref) */
+  size_t handover;           /* while resumes is set: the step at which our result goes to it */
+  weft_deferred *stack_next; /* run_chain's stack of Deferreds with steps left after a hand-over */
   weft_canceller_fn canceller;
   void *canceller_arg;
   weft_log_publisher *log;
@@ -130,6 +132,7 @@ static bool adopt_inner(weft_deferred *d, weft_deferred *inner) {
   d->result = weft_none();
   d->waiting_on = inner; /* our reference to inner, dropped when it hands its result over */
   inner->resumes = d;
+  inner->handover = inner->nsteps; /* steps added to inner from now on run after the hand-over */
   return true;
 }
 
@@ -138,7 +141,7 @@ static bool adopt_inner(weft_deferred *d, weft_deferred *inner) {
 static weft_deferred *run_steps(weft_deferred *d) {
   if (d->running || d->waiting_on || !d->called) return NULL;
   d->running = true;
-  while (d->next < d->nsteps) {
+  while (d->next < (d->resumes ? d->handover : d->nsteps)) {
     step s = d->steps[d->next++]; /* copied: a step may add steps and move the array */
     bool failed = d->result.kind == WEFT_VALUE_FAILURE;
     weft_deferred_fn fn = failed ? s.errback : s.callback;
@@ -150,7 +153,7 @@ static weft_deferred *run_steps(weft_deferred *d) {
   }
   d->running = false;
   if (d->waiting_on) return NULL;
-  d->next = d->nsteps = 0; /* every step has run: reuse the array */
+  if (d->next == d->nsteps) d->next = d->nsteps = 0; /* every step has run: reuse the array */
   weft_deferred *outer = d->resumes;
   if (!outer) return NULL;
   /* our chain is done and an outer one waits for our result */
@@ -165,10 +168,23 @@ static weft_deferred *run_steps(weft_deferred *d) {
 static void run_chain(weft_deferred *d) {
   /* keep each Deferred alive while its chain runs: a step may drop the last outside reference */
   weft_deferred_ref(d);
+  weft_deferred *stack = NULL; /* handed over, with steps left: one reference each */
   while (d) {
     weft_deferred *next = run_steps(d);
     if (next) weft_deferred_ref(next);
-    weft_deferred_unref(d);
+    if (next && d->next < d->nsteps) {
+      /* steps were added to d after an outer chain took it: as in Twisted, they run once the
+       * outer chain has gone as far as it can, and get NONE (d's result went to the outer) */
+      d->stack_next = stack;
+      stack = d;
+    } else {
+      weft_deferred_unref(d);
+    }
+    if (!next && stack) {
+      next = stack;
+      stack = next->stack_next;
+      next->stack_next = NULL;
+    }
     d = next;
   }
 }

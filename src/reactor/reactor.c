@@ -336,7 +336,21 @@ static int timeout_ms(weft_reactor *r, double timeout) {
   return ms > 86400000 ? 86400000 : (int)ms;
 }
 
+static _Thread_local weft_reactor *current_reactor;
+
+weft_reactor *weft__reactor_current(void) { return current_reactor; }
+
+static int iterate(weft_reactor *r, double timeout);
+
 int weft_reactor_iterate(weft_reactor *r, double timeout) {
+  weft_reactor *outer = current_reactor; /* restored: a turn may run inside another reactor's */
+  current_reactor = r;
+  int rc = iterate(r, timeout);
+  current_reactor = outer;
+  return rc;
+}
+
+static int iterate(weft_reactor *r, double timeout) {
   int ran = 0;
   /* writes made since the last turn leave now, gathered, before we sleep */
   while (r->flush_head) ran += run_list(&r->flush_head, &r->flush_tail);
@@ -367,8 +381,18 @@ static int wait_for_holds(weft_reactor *r) {
   return 0;
 }
 
+static int run(weft_reactor *r);
+
 int weft_reactor_run(weft_reactor *r) {
   if (r->running) return WEFT_ESTATE;
+  weft_reactor *outer = current_reactor; /* triggers run outside turns: mark them too */
+  current_reactor = r;
+  int rc = run(r);
+  current_reactor = outer;
+  return rc;
+}
+
+static int run(weft_reactor *r) {
   r->running = true;
   r->stop_requested = false;
   weft__reactor_update_time(r);

@@ -94,6 +94,11 @@ int64_t weft__reactor_now_ns(const weft_reactor *r);
  * data_received, so an idle connection owns no read buffer. */
 void *weft__reactor_read_buffer(weft_reactor *r, size_t *size);
 
+/* The reactor whose turn (weft_reactor_run or weft_reactor_iterate) the calling thread is inside,
+ * or NULL: a thread-local, so code that may run on any thread (the thread pool's
+ * weft_block_on_reactor) can tell that it was called on the reactor's own thread. */
+weft_reactor *weft__reactor_current(void);
+
 /* Used by src/reactor/signals.c and threads.c: the wake-up descriptor. */
 void weft__reactor_wakeup(weft_reactor *r);
 
@@ -184,6 +189,11 @@ struct weft_reactor {
   void *net_hooks_user;
   void (*free_hook)(void *user);
   void *free_hook_user;
+
+  /* The default thread pool (src/async/threadpool.c), NULL until first used. Touched only on the
+   * reactor's thread. The pool holds a handle while it exists, so the reactor is never freed
+   * under it; the pool clears this slot when it goes. */
+  struct weft_threadpool *threadpool;
 
   weft__chunk_pool chunks; /* output chunks shared by the reactor's transports */
   void *read_buf;

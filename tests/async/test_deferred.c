@@ -106,6 +106,7 @@ static weft_value return_deferred(weft_value v, void *arg) {
 
 static void test_callback_returning_unfired_deferred_pauses(void) {
   weft_deferred *outer = weft_deferred_new(NULL), *inner = weft_deferred_new(NULL);
+  weft_deferred_add_callback(inner, times, (void *)(intptr_t)3);
   weft_deferred_add_callback(outer, return_deferred, inner);
   weft_deferred_add_callback(outer, add_one, NULL);
   weft_deferred_callback(outer, weft_int(0));
@@ -113,7 +114,6 @@ static void test_callback_returning_unfired_deferred_pauses(void) {
   char text[200];
   weft_deferred_describe(outer, text, sizeof text);
   CHECK(strstr(text, "waiting on Deferred") != NULL);
-  weft_deferred_add_callback(inner, times, (void *)(intptr_t)3);
   weft_deferred_callback(inner, weft_int(5));
   CHECK(!weft_deferred_paused(outer));
   CHECK_INT(take_int(outer), 16); /* inner's final result (15) went on through outer's chain */

@@ -3,6 +3,8 @@
 # echo server is built against it twice, through pkg-config (shared library, SONAME checked)
 # and through the CMake package (find_package(weft)), and the public symbols are only weft_*.
 set -euo pipefail
+# (no `grep -q` after a pipe: it exits at the first match, the writer gets SIGPIPE, and pipefail
+# turns that into a spurious failure)
 BUILD=$1 SRC=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -13,12 +15,12 @@ export PKG_CONFIG_PATH=$tmp/prefix/lib/pkgconfig
 for d in lib lib64 lib/x86_64-linux-gnu; do [ -d "$tmp/prefix/$d/pkgconfig" ] && PKG_CONFIG_PATH=$tmp/prefix/$d/pkgconfig; done
 libdir=$(pkg-config --variable=libdir weft)
 cc -std=c11 -Wall -Wextra -Werror "$tmp/echo.c" $(pkg-config --cflags --libs weft) -Wl,-rpath,"$libdir" -o "$tmp/echo"
-ldd "$tmp/echo" | grep -q "libweft.so.0 => $libdir" || { echo "not linked to the installed libweft.so.0"; exit 1; }
-objdump -p "$libdir/libweft.so" | grep -q 'SONAME *libweft.so.0' || { echo "no SONAME"; exit 1; }
-if nm -D --defined-only "$libdir/libweft.so" | awk '{print $3}' | grep -v '^weft_' | grep -qv '^$'; then
-  echo "libweft.so exports names outside weft_*:"; nm -D --defined-only "$libdir/libweft.so" | grep -v ' weft_' | head; exit 1
+ldd "$tmp/echo" | grep "libweft.so.0 => $libdir" >/dev/null || { echo "not linked to the installed libweft.so.0"; exit 1; }
+objdump -p "$libdir/libweft.so" | grep 'SONAME *libweft.so.0' >/dev/null || { echo "no SONAME"; exit 1; }
+if nm -D --defined-only "$libdir/libweft.so" | awk '{print $3}' | grep -v '^weft_' | grep -v '^$' >/dev/null; then
+  echo "libweft.so exports names outside weft_*:"; nm -D --defined-only "$libdir/libweft.so" | grep -v ' weft_' | head -20 || true; exit 1
 fi
-if nm -D --defined-only "$libdir/libweft.so" | grep -q ' weft__'; then echo "internal weft__ names exported"; exit 1; fi
+if nm -D --defined-only "$libdir/libweft.so" | grep ' weft__' >/dev/null; then echo "internal weft__ names exported"; exit 1; fi
 mkdir "$tmp/cm"
 cat > "$tmp/cm/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.18)

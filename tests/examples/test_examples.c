@@ -1,5 +1,6 @@
-/* Tests examples/: runs each example program's demo as a child process and checks its output
- * (the programs' own exit codes also say whether their demo went as planned). */
+/* Tests examples/: runs each example program's demo (chapters 1 and 2, the process runner, the
+ * connection race) as a child process and checks its output (the programs' own exit codes also
+ * say whether their demo went as planned). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -285,6 +286,55 @@ static void test_coro_client(void) {
                "closed (success)\n");
 }
 
+static void test_concurrent_fetch(void) {
+  check_output("concurrent_fetch",
+               "with await: both started\n"
+               "  quick page arrived\n"
+               "  slow page arrived\n"
+               "  awaited the slow one: slow page\n"
+               "  awaited the quick one: quick page (no wait)\n"
+               "with deferred_list: both started\n"
+               "  quick page arrived\n"
+               "  slow page arrived\n"
+               "  list fired: [0] slow page, [1] quick page\n");
+}
+
+/* process_lines: each stream's lines in order (the two streams may interleave), then the end. */
+static void test_process_lines(void) {
+  run_example(&res, "process_lines", NULL);
+  CHECK_INT(res.status, 0);
+  const char *pos = res.out;
+  CHECK(next_line(&pos, "started child ") != NULL);
+  const char *out_lines[] = {"out 1: hello from the child\n", "out 2: split line\n", "out 3: third line\n",
+                             "out 4: no newline at the end\n"};
+  for (size_t i = 0; i < sizeof out_lines / sizeof out_lines[0]; i++) CHECK(next_line(&pos, out_lines[i]) != NULL);
+  pos = res.out;
+  CHECK(next_line(&pos, "err 1: a warning\n") != NULL);
+  CHECK_INT(count_lines(res.out, "out "), 4);
+  CHECK_INT(count_lines(res.out, "err "), 1);
+  /* the summary comes last: after the child is reaped and both pipes are closed */
+  const char *end = "process ended: exited with code 3 (4 lines on stdout, 1 on stderr)\n";
+  CHECK(res.len >= strlen(end) && strcmp(res.out + res.len - strlen(end), end) == 0);
+
+  run_example(&res, "process_lines", (const char *[]){"--", "sh", "-c", "echo one; kill -TERM $$", NULL});
+  CHECK_INT(res.status, 128 + SIGTERM);
+  CHECK(strstr(res.out, "out 1: one\n") != NULL);
+  CHECK(strstr(res.out, "process ended: killed by signal 15 (1 lines on stdout, 0 on stderr)\n") != NULL);
+
+  run_example(&res, "process_lines",
+              (const char *[]){"--timeout", "0.2", "--", "sh", "-c", "echo waiting; exec sleep 10", NULL});
+  CHECK_INT(res.status, 128 + SIGTERM);
+  const char *t = res.out;
+  CHECK(next_line(&t, "out 1: waiting\n") != NULL);
+  CHECK(next_line(&t, "timeout: sending SIGTERM\n") != NULL);
+  CHECK(next_line(&t, "process ended: killed by signal 15") != NULL);
+
+  run_example(&res, "process_lines", (const char *[]){"--", "/no/such/program", NULL});
+  CHECK_INT(res.status, 127);
+  run_example(&res, "process_lines", (const char *[]){"--no-such-option", NULL});
+  CHECK_INT(res.status, 2);
+}
+
 /* Happy Eyeballs: ::1 and 127.0.0.2 are refused (each refusal starts the next attempt at once),
  * 127.0.0.1 wins and only its connection reaches the client's protocol. */
 static void test_race_connect(void) {
@@ -320,6 +370,8 @@ int main(void) {
   RUN(test_deferred_nesting);
   RUN(test_deferred_trap);
   RUN(test_coro_client);
+  RUN(test_concurrent_fetch);
+  RUN(test_process_lines);
   RUN(test_race_connect);
   return CHECK_DONE();
 }
