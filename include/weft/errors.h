@@ -61,6 +61,8 @@ extern "C" {
   X(ELIMIT, -4006, "a configured limit was reached")                                              \
   X(EFIRSTERROR, -4007, "a Deferred of a list failed first")                                      \
   X(EALLFAILED, -4008, "every Deferred of a race failed")                                         \
+  X(ENOTFOUND, -4020, "host name not found")                                                      \
+  X(EDNS, -4021, "name server failure")                                                           \
   X(ETLSCONFIG, -4100, "TLS certificate, key or option not usable")                               \
   X(ETLSHANDSHAKE, -4101, "TLS handshake failed")                                                 \
   X(ETLSVERIFY, -4102, "TLS peer certificate not verified")                                       \

@@ -46,6 +46,11 @@ void weft__transport_buffer_changed(weft_transport *t);
  * producer gets stop_producing and is unregistered. */
 void weft__transport_lost(weft_transport *t);
 
+/* Hands the connection to another protocol: every callback from now on goes to p (copied).
+ * Meant for a wrapper protocol's connection_made, before any data arrived (Happy Eyeballs builds
+ * the user's protocol only for the connection that won the race, then steps out of the way). */
+static inline void weft__transport_set_protocol(weft_transport *t, const weft_protocol *p) { t->proto = *p; }
+
 /* Protocol callback helpers (NULL-safe). */
 static inline void weft__proto_made(weft_transport *t) {
   if (t->proto.cb && t->proto.cb->connection_made) t->proto.cb->connection_made(t, t->proto.user);

@@ -1,6 +1,6 @@
-/* Tests examples/: runs each chapter-1 and chapter-2 program's demo, and the process runner's, as
- * a child process and checks its output (the programs' own exit codes also say whether their demo
- * went as planned). */
+/* Tests examples/: runs each example program's demo (chapters 1 and 2, the process runner, the
+ * connection race) as a child process and checks its output (the programs' own exit codes also
+ * say whether their demo went as planned). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -335,6 +335,27 @@ static void test_process_lines(void) {
   CHECK_INT(res.status, 2);
 }
 
+/* Happy Eyeballs: ::1 and 127.0.0.2 are refused (each refusal starts the next attempt at once),
+ * 127.0.0.1 wins and only its connection reaches the client's protocol. */
+static void test_race_connect(void) {
+  run_example(&res, "race_connect", NULL);
+  CHECK_INT(res.status, 0);
+  const char *pos = res.out;
+  CHECK(next_line(&pos, "race.example resolves to ::1, 127.0.0.2, 127.0.0.1\n") != NULL);
+  CHECK(next_line(&pos, "attempt 1: ::1 started\n") != NULL);
+  CHECK(next_line(&pos, "attempt 1: ::1 failed (") != NULL); /* refused, or no IPv6 here */
+  CHECK(next_line(&pos, "attempt 2: 127.0.0.2 started\n") != NULL);
+  CHECK(next_line(&pos, "attempt 2: 127.0.0.2 failed (connection refused)\n") != NULL);
+  CHECK(next_line(&pos, "attempt 3: 127.0.0.1 started\n") != NULL);
+  CHECK(next_line(&pos, "attempt 3: 127.0.0.1 won\n") != NULL);
+  CHECK(next_line(&pos, "connected to race.example\n") != NULL);
+  CHECK(next_line(&pos, "the server says: hello from the server on 127.0.0.1\n") != NULL);
+  CHECK_INT(count_lines(res.out, "attempt "), 6); /* three starts, two failures, one win */
+
+  run_example(&res, "race_connect", (const char *[]){"--no-such-option", NULL});
+  CHECK_INT(res.status, 2);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_select_echo);
@@ -351,5 +372,6 @@ int main(void) {
   RUN(test_coro_client);
   RUN(test_concurrent_fetch);
   RUN(test_process_lines);
+  RUN(test_race_connect);
   return CHECK_DONE();
 }
