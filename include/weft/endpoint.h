@@ -46,8 +46,9 @@
  *        mutual TLS. The Deferred fires once the handshake has completed; a verification failure
  *        is its Failure (WEFT_ETLSUNKNOWNCA, WEFT_ETLSHOSTNAME, ... with OpenSSL's detail).
  *   HOST is a numeric IPv4 or IPv6 address (write the colons of IPv6 as "\:") or a host name.
- *   Host names cannot be connected to yet: the name resolver is not part of weft yet, so connecting
- *   fails with WEFT_ENOSYS "name resolution not available yet".
+ *   A host name is resolved with weft's c-ares resolver (/etc/hosts first) and connected with
+ *   Happy Eyeballs (hostname.h): attempts interleave IPv6 and IPv4, 250 ms apart, the first to
+ *   connect wins; timeout= bounds the whole connect, resolution included.
  *
  * Plugins: weft_endpoint_register_server/_client add types by prefix (see below).
  *
@@ -138,8 +139,9 @@ int weft_client_endpoint_parse(weft_client_endpoint **out, const char *desc, cha
  * returns (for tls: the TLS transport's protocol). f is borrowed and must live until the
  * Deferred has fired. f->connection_failed is not
  * called: failures arrive as the Deferred's Failure (domain WEFT_FAILURE_DOMAIN; code
- * WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ENOENT, the error build_protocol returned, WEFT_ENOSYS
- * for a host name, ...; message "cannot connect to DESCRIPTION: REASON").
+ * WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ENOENT, the error build_protocol returned, WEFT_ENOTFOUND
+ * or WEFT_EDNS for a name that does not resolve, ...; message "cannot connect to DESCRIPTION:
+ * REASON", where for a host name REASON lists every address tried).
  * Cancelling the Deferred before it fires aborts the attempt: the socket is closed at once and
  * the Deferred fails with WEFT_ECANCELED; no protocol is built. (On the test kit's memory reactor
  * the attempt is only recorded, so cancelling fails the Deferred but the record stays until the

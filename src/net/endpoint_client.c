@@ -15,9 +15,11 @@
 #include "net/endpoint_internal.h"
 #include "net/transport_internal.h"
 #include "weft/errors.h"
+#include "weft/hostname.h"
 #include "weft/tls.h"
 
 typedef struct attempt attempt;
+typedef struct name_link name_link;
 typedef int (*start_fn)(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n);
 
 typedef struct client_type {
@@ -49,7 +51,16 @@ struct attempt {
   weft_delayed_call *refused;   /* tls: reports a refusal build_protocol made */
   int refused_reason;
   weft_deferred *d; /* the attempt's own reference, dropped when it fires */
+  name_link *name;  /* a host name: the Happy Eyeballs connect under way */
   char desc[400];
+};
+
+/* A host name is connected with Happy Eyeballs (hostname.h), whose Deferred fires after the
+ * winner's connection_made, when the attempt has already handed the connection over and gone.
+ * The link outlives the attempt: `a` is cleared when the attempt is freed. */
+struct name_link {
+  attempt *a;
+  weft_deferred *he;
 };
 
 static void options_from(const weft__ep_vals *v, unsigned timeout_slot, weft_connect_options *o) {
@@ -57,25 +68,26 @@ static void options_from(const weft__ep_vals *v, unsigned timeout_slot, weft_con
   if (weft__ep_given(v, timeout_slot)) o->timeout = v->real[timeout_slot];
 }
 
-/* Connects to the numeric host of a tcp or tls endpoint with f. */
-static int connect_host(const weft__ep_vals *v, weft_reactor *r, const weft_factory *f, weft_connector **out,
-                        char *why, size_t n) {
+static void attempt_failed(void *user, int reason);
+static int connect_name(const weft__ep_vals *v, weft_reactor *r, attempt *a, const weft_factory *f);
+
+/* Connects the host of a tcp or tls endpoint with f: a numeric one directly, a name through the
+ * resolver with Happy Eyeballs. */
+static int connect_host(const weft__ep_vals *v, weft_reactor *r, attempt *a, const weft_factory *f) {
   weft_address to, bind_to;
   weft_connect_options o;
   options_from(v, TCP_TIMEOUT, &o);
-  if (weft_address_from_ip(&to, v->text[TCP_HOST], (int)v->num[TCP_PORT]) != 0) {
-    snprintf(why, n, "name resolution not available yet (give a numeric address)");
-    return WEFT_ENOSYS;
-  }
+  if (weft_address_from_ip(&to, v->text[TCP_HOST], (int)v->num[TCP_PORT]) != 0) return connect_name(v, r, a, f);
   if (v->text[TCP_BIND]) {
     weft_address_from_ip(&bind_to, v->text[TCP_BIND], 0);
     o.bind_address = &bind_to;
   }
-  return weft_tcp_connect(out, r, &to, &o, f);
+  return weft_tcp_connect(&a->conn, r, &to, &o, f);
 }
 
 static int start_tcp(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n) {
-  return connect_host(v, r, &a->wrap, &a->conn, why, n);
+  (void)why, (void)n;
+  return connect_host(v, r, a, &a->wrap);
 }
 
 static int start_unix(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *why, size_t n) {
@@ -176,6 +188,7 @@ static weft_failure *attempt_failure(const attempt *a, int reason, const char *w
 }
 
 static void attempt_free(attempt *a) {
+  if (a->name) a->name->a = NULL;
   if (a->refused) weft_delayed_call_cancel(a->refused);
   weft_tls_factory_free(a->tls); /* a handshake under way keeps its own reference */
   weft__free(a);
@@ -239,10 +252,53 @@ static int attempt_build(void *user, const weft_address *peer, weft_protocol *ou
   return 0;
 }
 
+/* The Happy Eyeballs connect is over. On success the attempt has already handed the connection
+ * over (a is gone); otherwise its failure (every address tried, or the cancel) fails the attempt. */
+static weft_value name_settled(weft_value v, void *arg) {
+  name_link *l = arg;
+  attempt *a = l->a;
+  if (a) {
+    weft_deferred *d = a->d;
+    bool failed = weft_value_is_failure(v);
+    weft_deferred_errback(d, attempt_failure(a, failed ? weft_failure_code(v.v.f) : WEFT_ECANCELED,
+                                             failed ? weft_failure_message(v.v.f) : NULL));
+    attempt_free(a);
+    weft_deferred_unref(d);
+  }
+  weft_value_release(v);
+  weft_deferred_unref(l->he); /* the chain holds it while this step runs */
+  weft__free(l);
+  return weft_none();
+}
+
+static int connect_name(const weft__ep_vals *v, weft_reactor *r, attempt *a, const weft_factory *f) {
+  weft_hostname_options o;
+  weft_address bind_to;
+  weft_hostname_options_init(&o);
+  if (weft__ep_given(v, TCP_TIMEOUT)) o.timeout = v->real[TCP_TIMEOUT];
+  if (v->text[TCP_BIND]) {
+    weft_address_from_ip(&bind_to, v->text[TCP_BIND], 0);
+    o.bind_address = &bind_to;
+  }
+  name_link *l = weft__malloc(sizeof *l);
+  if (!l) return WEFT_ENOMEM;
+  l->a = a;
+  a->name = l;
+  l->he = weft_hostname_connect(r, NULL, v->text[TCP_HOST], (int)v->num[TCP_PORT], f, &o);
+  if (!l->he) {
+    a->name = NULL;
+    weft__free(l);
+    return WEFT_ENOMEM;
+  }
+  weft_deferred_add_both(l->he, name_settled, l); /* may run at once and fail the attempt */
+  return 0;
+}
+
 static void attempt_cancel(weft_deferred *d, void *arg) {
   (void)d;
   attempt *a = arg;
-  if (a->conn) weft_connector_cancel(a->conn); /* attempt_failed runs now and fires d */
+  if (a->name) weft_deferred_cancel(a->name->he); /* name_settled fails d now */
+  else if (a->conn) weft_connector_cancel(a->conn); /* attempt_failed runs now and fires d */
   else if (a->lower_t) weft_transport_abort_connection(a->lower_t); /* mid-handshake: d fails now, a goes later */
 }
 
@@ -297,7 +353,8 @@ static int start_tls(const weft__ep_vals *v, weft_reactor *r, attempt *a, char *
   weft_tls_context_free(ctx); /* the factory holds its own reference */
   if (rc) return rc;
   a->lower = (weft_factory){.build_protocol = lower_build, .connection_failed = attempt_failed, .user = a};
-  return connect_host(v, r, &a->lower, &a->conn, why, n);
+  (void)why, (void)n;
+  return connect_host(v, r, a, &a->lower);
 }
 
 weft_deferred *weft_client_endpoint_connect(const weft_client_endpoint *e, weft_reactor *r, const weft_factory *f) {
