@@ -1,0 +1,394 @@
+/* http1_parser.c: weft's HTTP/1.1 request parser, sans-I/O (the parsing half of
+ * twisted.web.http.HTTPChannel: lineReceived / rawDataReceived): heads, Content-Length and
+ * chunked bodies with trailers, pipelining, pausing. See http1_parser.h for the contract.
+ *
+ * Resumability without copying: a head, a chunk-size line or a trailer section is accepted line
+ * by line into `off` but consumed only whole, so the caller re-presents it and the slices stay
+ * in its buffer. A line's verdict is given only once it is decidable (its LF has arrived or its
+ * limit is reached), so the same bytes give the same events however they are split; `scan`
+ * remembers how far an unfinished line has been searched for its LF. */
+#include "web/http1_parser.h"
+
+#include <string.h>
+
+#include "web/http1_syntax.h"
+
+enum { S_HEAD, S_BODY, S_CHUNK_LINE, S_CHUNK_DATA, S_CHUNK_CR, S_CHUNK_LF, S_TRAILERS, S_DONE, S_ERROR };
+
+enum {
+  F_PAUSED = 1u << 0,
+  F_UPGRADE_PENDING = 1u << 1,
+  F_PERSISTENT = F_PAUSED | F_UPGRADE_PENDING, /* the rest is per message */
+  F_HOST = 1u << 2,
+  F_CL = 1u << 3,
+  F_TE = 1u << 4,
+  F_CONN_CLOSE = 1u << 5,
+  F_CONN_KEEP_ALIVE = 1u << 6,
+  F_CONN_UPGRADE = 1u << 7,
+  F_UPGRADE = 1u << 8,
+  F_EXPECT_CONTINUE = 1u << 9,
+  F_EXPECT_OTHER = 1u << 10,
+  F_SWITCH = 1u << 11 /* the message asks for a protocol switch: pause after it */
+};
+#define TE_ERROR_SHIFT 16 /* a Transfer-Encoding verdict waits in flags until the head is whole */
+
+/* Step results: need more bytes, go on with the loop, or stop with p->error set. */
+enum { STEP_MORE = 0, STEP_GO = 1, STEP_ERR = -1 };
+
+static const weft__h1_limits default_limits = {
+    .max_request_line = 8192,
+    .max_header_bytes = 16384,
+    .max_headers = 100,
+    .max_chunk_line = 1024,
+    .max_body = 1024 * 1024,
+};
+
+void weft__h1_limits_init(weft__h1_limits *l) { *l = default_limits; }
+
+static const struct {
+  int status;
+  const char *name, *reason;
+} errors[] = {
+#define WEFT__H1_ERR_ROW_(name, status, reason) {status, #name, reason},
+    WEFT__H1_ERROR_TABLE(WEFT__H1_ERR_ROW_)
+#undef WEFT__H1_ERR_ROW_
+};
+
+int weft__h1_error_status(weft__h1_error e) { return (unsigned)e < WEFT__H1_E_COUNT_ ? errors[e].status : 400; }
+const char *weft__h1_error_reason(weft__h1_error e) {
+  return (unsigned)e < WEFT__H1_E_COUNT_ ? errors[e].reason : "unknown error";
+}
+const char *weft__h1_error_name(weft__h1_error e) { return (unsigned)e < WEFT__H1_E_COUNT_ ? errors[e].name : "UNKNOWN"; }
+
+static void message_reset(weft__h1_parser *p) {
+  p->off = p->scan = p->line_end = 0;
+  p->host_off = p->host_len = p->upgrade_off = p->upgrade_len = 0;
+  p->method_len = 0;
+  p->nfields = 0;
+  p->target_len = 0;
+  p->flags &= F_PERSISTENT;
+  p->body_limit = p->limits->max_body;
+  p->body_seen = p->remaining = p->content_length = 0;
+  p->method_id = p->form = p->minor = 0;
+}
+
+void weft__h1_parser_init(weft__h1_parser *p, const weft__h1_callbacks *cb, void *user_data,
+                          const weft__h1_limits *limits) {
+  static const weft__h1_callbacks none = {0};
+  memset(p, 0, sizeof *p);
+  p->cb = cb ? cb : &none;
+  p->user_data = user_data;
+  p->limits = limits ? limits : &default_limits;
+  p->state = S_HEAD;
+  message_reset(p);
+}
+
+void weft__h1_parser_pause(weft__h1_parser *p) { p->flags |= F_PAUSED; }
+void weft__h1_parser_resume(weft__h1_parser *p) { p->flags &= ~(uint32_t)(F_PAUSED | F_UPGRADE_PENDING); }
+weft__h1_error weft__h1_parser_error(const weft__h1_parser *p) { return (weft__h1_error)p->error; }
+int weft__h1_parser_upgrade_pending(const weft__h1_parser *p) { return (p->flags & F_UPGRADE_PENDING) != 0; }
+int weft__h1_parser_idle(const weft__h1_parser *p) { return p->state == S_HEAD && p->off == 0 && p->scan == 0; }
+void weft__h1_parser_set_body_limit(weft__h1_parser *p, uint64_t max_body) { p->body_limit = max_body; }
+
+static int fail(weft__h1_parser *p, int code) {
+  p->error = (uint8_t)code;
+  p->state = S_ERROR;
+  return STEP_ERR;
+}
+
+static void after_event(weft__h1_parser *p, int rc) {
+  if (rc) p->flags |= F_PAUSED;
+}
+
+/* Before validating the line starting at b[start] again: if an earlier call already searched it
+ * up to p->scan without an LF, only the new bytes need searching, and with none there (and the
+ * limit not reached) there is still no verdict. Returns 1 when there is nothing to do yet. */
+static int no_verdict_yet(weft__h1_parser *p, const char *b, size_t start, size_t avail_end, size_t win_end) {
+  if (p->scan > avail_end) p->scan = 0; /* the caller re-presented fewer bytes: search again */
+  if (p->scan <= start || avail_end >= win_end) return 0;
+  if (memchr(b + p->scan, '\n', avail_end - p->scan)) return 0;
+  p->scan = (uint32_t)avail_end;
+  return 1;
+}
+
+/* Turns a validator's answer r for the line at b[start..avail_end) into a verdict only if it is
+ * decidable, so that splitting the input never changes the outcome: the line ended (r > 0), the
+ * window is full (r == 0 becomes limit_err), or an error whose line's LF is already here. */
+static long settle(weft__h1_parser *p, long r, const char *b, size_t start, size_t avail_end, size_t win_end,
+                   int limit_err) {
+  if (r > 0) return r;
+  if (avail_end >= win_end) return r == 0 ? -(long)limit_err : r;
+  if (r < 0 && memchr(b + start, '\n', avail_end - start)) return r;
+  p->scan = (uint32_t)avail_end; /* no LF in the line so far: validators stop at any LF */
+  return 0;
+}
+
+/* The framing and connection meaning of one header field line. */
+static int field_meaning(weft__h1_parser *p, const char *n, uint32_t nl, const char *v, uint32_t vl, size_t voff) {
+  switch (nl) {
+    case 4:
+      if (!weft__h1_token_is(n, "host", 4)) break;
+      if (p->flags & F_HOST) return WEFT__H1_E_HOST_DUPLICATE;
+      if (!weft__h1_host_valid(v, vl)) return WEFT__H1_E_HOST_INVALID;
+      p->flags |= F_HOST;
+      p->host_off = (uint32_t)voff;
+      p->host_len = vl;
+      break;
+    case 6: {
+      if (!weft__h1_token_is(n, "expect", 6)) break;
+      unsigned o = weft__h1_expect_options(v, vl);
+      if (o & WEFT__H1_EXPECT_CONTINUE) p->flags |= F_EXPECT_CONTINUE;
+      if (o & WEFT__H1_EXPECT_OTHER) p->flags |= F_EXPECT_OTHER;
+      break;
+    }
+    case 7:
+      if (!weft__h1_token_is(n, "upgrade", 7) || (p->flags & F_UPGRADE)) break;
+      p->flags |= F_UPGRADE;
+      p->upgrade_off = (uint32_t)voff;
+      p->upgrade_len = vl;
+      break;
+    case 10: {
+      if (!weft__h1_token_is(n, "connection", 10)) break;
+      unsigned o = weft__h1_connection_options(v, vl);
+      if (o & WEFT__H1_CONN_CLOSE) p->flags |= F_CONN_CLOSE;
+      if (o & WEFT__H1_CONN_KEEP_ALIVE) p->flags |= F_CONN_KEEP_ALIVE;
+      if (o & WEFT__H1_CONN_UPGRADE) p->flags |= F_CONN_UPGRADE;
+      break;
+    }
+    case 14:
+      if (!weft__h1_token_is(n, "content-length", 14)) break;
+      if (p->flags & F_CL) return WEFT__H1_E_CL_DUPLICATE;
+      if (weft__h1_content_length(v, vl, &p->content_length) != 0) return WEFT__H1_E_CL_INVALID;
+      p->flags |= F_CL;
+      break;
+    case 17: {
+      if (!weft__h1_token_is(n, "transfer-encoding", 17)) break;
+      if (p->flags & F_TE) return WEFT__H1_E_TE_DUPLICATE;
+      int rc = weft__h1_transfer_encoding(v, vl);
+      p->flags |= F_TE | (uint32_t)(rc < 0 ? -rc : 0) << TE_ERROR_SHIFT;
+      break;
+    }
+    default: break;
+  }
+  return 0;
+}
+
+/* Field lines of a head or trailer section, from p->off on, gathered into fields (indexed from
+ * the first field of the section; those before `first` were accepted by an earlier call). On
+ * STEP_GO *end is the offset after the blank line. */
+static int field_lines(weft__h1_parser *p, const char *b, size_t len, weft__h1_field *fields, int trailers,
+                       size_t *end) {
+  const weft__h1_limits *lim = p->limits;
+  size_t base = trailers ? 0 : p->line_end;
+  size_t max_fields = lim->max_headers < WEFT__H1_MAX_FIELDS ? lim->max_headers : WEFT__H1_MAX_FIELDS;
+  int too_many = trailers ? WEFT__H1_E_TRAILERS_TOO_LARGE : WEFT__H1_E_TOO_MANY_HEADERS;
+  int too_large = trailers ? WEFT__H1_E_TRAILERS_TOO_LARGE : WEFT__H1_E_HEADERS_TOO_LARGE;
+  for (;;) {
+    size_t o = p->off;
+    if (o >= len) return STEP_MORE;
+    if (b[o] == '\r') {
+      if (o + 1 >= len) return STEP_MORE;
+      if (b[o + 1] != '\n') return fail(p, WEFT__H1_E_BARE_CR);
+      *end = o + 2;
+      return STEP_GO;
+    }
+    if (b[o] == ' ' || b[o] == '\t') return fail(p, WEFT__H1_E_OBS_FOLD);
+    if (p->nfields >= max_fields) return fail(p, too_many);
+    size_t win = lim->max_header_bytes - (o - base), avail = len - o < win ? len - o : win;
+    if (no_verdict_yet(p, b, o, o + avail, o + win)) return STEP_MORE;
+    uint32_t nl = 0, vo = 0, vl = 0;
+    long r = settle(p, weft__h1_field_line(b + o, avail, &nl, &vo, &vl), b, o, o + avail, o + win, too_large);
+    if (r <= 0) return r == 0 ? STEP_MORE : fail(p, (int)-r);
+    if (!trailers) {
+      int rc = field_meaning(p, b + o, nl, b + o + vo, vl, o + vo);
+      if (rc) return fail(p, rc);
+    }
+    fields[p->nfields++] = (weft__h1_field){b + o, b + o + vo, nl, vl};
+    p->off = (uint32_t)(o + (size_t)r);
+  }
+}
+
+/* Fills fields[0..n) again from the already validated lines starting at b[o] (they were
+ * accepted by earlier calls, whose stack held their slices). */
+static void rewalk(const char *b, size_t o, weft__h1_field *fields, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    size_t c = o, v, cr, e;
+    while (b[c] != ':') c++;
+    for (v = c + 1; b[v] == ' ' || b[v] == '\t'; v++) {
+    }
+    for (cr = v; b[cr] != '\r'; cr++) {
+    }
+    for (e = cr; e > v && (b[e - 1] == ' ' || b[e - 1] == '\t'); e--) {
+    }
+    fields[k] = (weft__h1_field){b + o, b + v, (uint32_t)(c - o), (uint32_t)(e - v)};
+    o = cr + 2;
+  }
+}
+
+/* The whole head is at b[0..end): the checks that need every field, then on_head. */
+static int head_done(weft__h1_parser *p, const char *b, size_t end, weft__h1_field *fields, size_t first) {
+  uint32_t f = p->flags;
+  int te_error = (int)(f >> TE_ERROR_SHIFT & 0xff);
+  if (p->minor >= 1 && !(f & F_HOST)) return fail(p, WEFT__H1_E_HOST_MISSING);
+  if (f & F_TE) {
+    if (f & F_CL) return fail(p, WEFT__H1_E_CL_AND_TE);
+    if (te_error) return fail(p, te_error);
+    if (p->minor == 0) return fail(p, WEFT__H1_E_TE_HTTP10);
+  }
+  weft__h1_head h;
+  memset(&h, 0, sizeof h);
+  h.method = (weft__h1_slice){b, p->method_len};
+  h.target = (weft__h1_slice){b + p->method_len + 1, p->target_len};
+  h.method_id = (weft__h1_method)p->method_id;
+  h.form = (weft__h1_form)p->form;
+  h.version_minor = p->minor;
+  if (first) rewalk(b, p->line_end, fields, first);
+  h.fields = fields;
+  h.nfields = p->nfields;
+  if (f & F_HOST) h.host = (weft__h1_slice){b + p->host_off, p->host_len};
+  h.content_length = p->content_length;
+  h.framing = (f & F_TE) ? WEFT__H1_BODY_CHUNKED : p->content_length ? WEFT__H1_BODY_LENGTH : WEFT__H1_BODY_NONE;
+  h.keep_alive = !(f & F_CONN_CLOSE) && (p->minor >= 1 || (f & F_CONN_KEEP_ALIVE));
+  h.expect_continue = p->minor >= 1 && (f & F_EXPECT_CONTINUE);
+  h.expect_unknown = (f & F_EXPECT_OTHER) != 0;
+  h.upgrade_requested = p->minor >= 1 && (f & F_UPGRADE) && (f & F_CONN_UPGRADE);
+  if (h.upgrade_requested) h.upgrade = (weft__h1_slice){b + p->upgrade_off, p->upgrade_len};
+  if (h.upgrade_requested || h.method_id == WEFT__H1_CONNECT) p->flags |= F_SWITCH;
+  p->state = h.framing == WEFT__H1_BODY_CHUNKED ? S_CHUNK_LINE : h.framing == WEFT__H1_BODY_LENGTH ? S_BODY : S_DONE;
+  p->remaining = p->content_length;
+  p->off = p->scan = 0;
+  (void)end;
+  if (p->cb->on_head) after_event(p, p->cb->on_head(p->user_data, &h));
+  /* checked once on_head has had its chance to set this request's limit, before any body byte */
+  if (h.framing == WEFT__H1_BODY_LENGTH && p->content_length > p->body_limit) return fail(p, WEFT__H1_E_BODY_TOO_LARGE);
+  return STEP_GO;
+}
+
+/* Skips the empty lines a client may send before a request line (RFC 9112 §2.2). */
+static int skip_empty_lines(weft__h1_parser *p, const char *b, size_t len, size_t *used) {
+  size_t s = 0;
+  while (s + 1 < len && b[s] == '\r' && b[s + 1] == '\n') s += 2;
+  *used = s;
+  if (s < len && b[s] == '\n') return fail(p, WEFT__H1_E_BARE_LF);
+  if (s + 1 < len && b[s] == '\r') return fail(p, WEFT__H1_E_BARE_CR);
+  return s < len && b[s] != '\r' ? STEP_GO : STEP_MORE;
+}
+
+static int head_step(weft__h1_parser *p, const char *b, size_t len, size_t *used) {
+  weft__h1_field fields[WEFT__H1_MAX_FIELDS];
+  *used = 0;
+  if (p->off > len) message_reset(p); /* the caller re-presented fewer bytes: start over */
+  if (p->off == 0) {
+    int rc = skip_empty_lines(p, b, len, used);
+    if (rc != STEP_GO) return rc;
+    b += *used;
+    len -= *used;
+    size_t win = (size_t)p->limits->max_request_line + 2, avail = len < win ? len : win;
+    if (no_verdict_yet(p, b, 0, avail, win)) return STEP_MORE;
+    long r = weft__h1_request_line(b, avail, &p->method_len, &p->target_len, &p->minor);
+    r = settle(p, r, b, 0, avail, win, WEFT__H1_E_URI_TOO_LONG);
+    if (r <= 0) return r == 0 ? STEP_MORE : fail(p, (int)-r);
+    weft__h1_method m = weft__h1_method_id(b, p->method_len);
+    int form = weft__h1_target_form(m, b + p->method_len + 1, p->target_len);
+    if (form < 0) return fail(p, -form);
+    p->method_id = (uint8_t)m;
+    p->form = (uint8_t)form;
+    p->off = p->line_end = (uint32_t)r;
+  }
+  size_t first = p->nfields, end = 0;
+  int rc = field_lines(p, b, len, fields, 0, &end);
+  if (rc != STEP_GO) return rc;
+  *used += end;
+  return head_done(p, b, end, fields, first);
+}
+
+static int body_step(weft__h1_parser *p, const char *b, size_t len, size_t *used) {
+  if (len == 0) return STEP_MORE;
+  size_t n = p->remaining < len ? (size_t)p->remaining : len;
+  p->remaining -= n;
+  p->body_seen += n;
+  *used = n;
+  if (p->remaining == 0) p->state = p->state == S_BODY ? S_DONE : S_CHUNK_CR;
+  if (p->cb->on_body) after_event(p, p->cb->on_body(p->user_data, b, n));
+  return STEP_GO;
+}
+
+static int chunk_line_step(weft__h1_parser *p, const char *b, size_t len, size_t *used) {
+  size_t win = (size_t)p->limits->max_chunk_line + 2, avail = len < win ? len : win;
+  if (no_verdict_yet(p, b, 0, avail, win)) return STEP_MORE;
+  uint64_t size = 0;
+  long r = settle(p, weft__h1_chunk_line(b, avail, &size), b, 0, avail, win, WEFT__H1_E_CHUNK_LINE_TOO_LONG);
+  if (r <= 0) return r == 0 ? STEP_MORE : fail(p, (int)-r);
+  *used = (size_t)r;
+  p->scan = 0;
+  if (size == 0) {
+    p->state = S_TRAILERS;
+    p->off = 0;
+    p->nfields = 0;
+    return STEP_GO;
+  }
+  if (p->body_seen > p->body_limit || size > p->body_limit - p->body_seen) return fail(p, WEFT__H1_E_BODY_TOO_LARGE);
+  p->remaining = size;
+  p->state = S_CHUNK_DATA;
+  return STEP_GO;
+}
+
+static int chunk_end_step(weft__h1_parser *p, const char *b, size_t len, size_t *used) {
+  if (len == 0) return STEP_MORE;
+  if (b[0] != (p->state == S_CHUNK_CR ? '\r' : '\n')) return fail(p, WEFT__H1_E_CHUNK_DATA_END);
+  *used = 1;
+  p->state = p->state == S_CHUNK_CR ? S_CHUNK_LF : S_CHUNK_LINE;
+  return STEP_GO;
+}
+
+static int trailers_step(weft__h1_parser *p, const char *b, size_t len, size_t *used) {
+  weft__h1_field fields[WEFT__H1_MAX_FIELDS];
+  if (p->off > len) p->off = p->scan = p->nfields = 0; /* re-presented fewer bytes */
+  size_t first = p->nfields, end = 0;
+  int rc = field_lines(p, b, len, fields, 1, &end);
+  if (rc != STEP_GO) return rc;
+  *used = end;
+  p->state = S_DONE;
+  if (p->nfields && p->cb->on_trailers) {
+    if (first) rewalk(b, 0, fields, first);
+    after_event(p, p->cb->on_trailers(p->user_data, fields, p->nfields));
+  }
+  return STEP_GO;
+}
+
+static int done_step(weft__h1_parser *p) {
+  int sw = (p->flags & F_SWITCH) != 0;
+  message_reset(p);
+  p->state = S_HEAD;
+  if (sw) p->flags |= F_UPGRADE_PENDING | F_PAUSED;
+  if (p->cb->on_message_complete) after_event(p, p->cb->on_message_complete(p->user_data));
+  return STEP_GO;
+}
+
+weft__h1_status weft__h1_parser_feed(weft__h1_parser *p, const char *buf, size_t len, size_t *consumed) {
+  size_t pos = 0;
+  *consumed = 0;
+  if (p->state == S_ERROR) return WEFT__H1_ERROR;
+  while (!(p->flags & F_PAUSED)) {
+    size_t used = 0;
+    const char *b = buf + pos;
+    size_t n = len - pos;
+    int rc;
+    switch (p->state) {
+      case S_HEAD: rc = head_step(p, b, n, &used); break;
+      case S_BODY:
+      case S_CHUNK_DATA: rc = body_step(p, b, n, &used); break;
+      case S_CHUNK_LINE: rc = chunk_line_step(p, b, n, &used); break;
+      case S_CHUNK_CR:
+      case S_CHUNK_LF: rc = chunk_end_step(p, b, n, &used); break;
+      case S_TRAILERS: rc = trailers_step(p, b, n, &used); break;
+      case S_DONE: rc = done_step(p); break;
+      default: rc = STEP_ERR; break;
+    }
+    pos += used;
+    *consumed = pos;
+    if (rc == STEP_ERR) return WEFT__H1_ERROR;
+    if (rc == STEP_MORE) return WEFT__H1_AGAIN;
+  }
+  return WEFT__H1_PAUSED;
+}
