@@ -60,7 +60,18 @@ static void echo_made(weft_transport *t, void *user) {
   if (demo_mode && weft_tls_get_info(t, &info) == 0)
     printf("server: handshake done: %s, ALPN %s, SNI %s\n", info.version, info.alpn[0] ? info.alpn : "(none)",
            info.server_name[0] ? info.server_name : "(none)");
-  if (!demo_mode && a->nconns < a->cap) a->conns[a->nconns++] = t;
+  if (demo_mode) return;
+  if (a->nconns == a->cap) {
+    size_t cap = a->cap ? 2 * a->cap : 64;
+    weft_transport **more = realloc(a->conns, cap * sizeof *more);
+    if (!more) { /* cannot track it: Ctrl-C could not close it, so refuse it now */
+      weft_transport_abort_connection(t);
+      return;
+    }
+    a->conns = more;
+    a->cap = cap;
+  }
+  a->conns[a->nconns++] = t;
 }
 
 static void echo_data(weft_transport *t, const void *data, size_t len, void *user) {
@@ -290,16 +301,13 @@ static int serve(app *a, const char *endpoint, const weft_factory *echo) {
     fprintf(stderr, "tls_echo: %s\n", err);
     return 2;
   }
-  a->cap = 4096;
-  a->conns = calloc(a->cap, sizeof *a->conns);
-  weft_deferred *d = a->conns ? weft_server_endpoint_listen(e, a->r, echo) : NULL;
+  weft_deferred *d = weft_server_endpoint_listen(e, a->r, echo);
   weft_server_endpoint_free(e);
   weft_value v = weft_none();
   if (!d || weft_deferred_take_result(d, &v) != 0 || weft_value_is_failure(v)) {
     fprintf(stderr, "tls_echo: %s\n", d && weft_value_is_failure(v) ? weft_failure_message(v.v.f) : "cannot listen");
     weft_value_release(v);
     weft_deferred_unref(d);
-    free(a->conns);
     return 1;
   }
   weft_deferred_unref(d);
