@@ -1,6 +1,6 @@
 /* Tests examples/: runs each example program's demo (chapters 1 and 2, the process runner, the
- * connection race) as a child process and checks its output (the programs' own exit codes also
- * say whether their demo went as planned). */
+ * connection race, TLS echo and STARTTLS) as a child process and checks its output (the
+ * programs' own exit codes also say whether their demo went as planned). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -220,7 +220,8 @@ static void test_producer_consumer(void) {
 }
 
 static void test_bad_arguments(void) {
-  const char *names[] = {"select_echo", "reactor_echo", "byte_exchange", "ticker", "producer_consumer"};
+  const char *names[] = {"select_echo", "reactor_echo", "byte_exchange", "ticker", "producer_consumer",
+                         "tls_echo",    "starttls"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     run_example(&res, names[i], (const char *[]){"--no-such-option", NULL});
     CHECK_INT(res.status, 2);
@@ -356,6 +357,67 @@ static void test_race_connect(void) {
   CHECK_INT(res.status, 2);
 }
 
+/* tls_echo: both clients verify the generated certificate, get every line back over TLS 1.3 and
+ * close cleanly; only client 2 offered ALPN, and only its connection negotiated it. */
+static void test_tls_echo(void) {
+  run_example(&res, "tls_echo", NULL);
+  CHECK_INT(res.status, 0);
+  for (int id = 1; id <= 2; id++) {
+    const char *pos = res.out;
+    char want[128];
+    snprintf(want, sizeof want, "client %d: connected with TLSv1.3, ALPN %s, server certificate verified (CN=localhost)\n",
+             id, id == 1 ? "(none)" : "weft-echo");
+    CHECK(next_line(&pos, want) != NULL);
+    for (size_t i = 0; i < 3; i++) {
+      const char *lines[] = {"hello over TLS", "the protocol sees plaintext", "goodbye"};
+      snprintf(want, sizeof want, "client %d sent: %s\n", id, lines[i]);
+      CHECK(next_line(&pos, want) != NULL);
+      snprintf(want, sizeof want, "client %d got back: %s\n", id, lines[i]);
+      CHECK(next_line(&pos, want) != NULL);
+    }
+    snprintf(want, sizeof want, "client %d: closed (clean)\n", id);
+    CHECK(next_line(&pos, want) != NULL);
+  }
+  const char *pos = res.out;
+  CHECK(next_line(&pos, "server: handshake done: TLSv1.3, ALPN (none), SNI (none)\n") != NULL);
+  CHECK(next_line(&pos, "server: handshake done: TLSv1.3, ALPN weft-echo, SNI localhost\n") != NULL);
+  CHECK_INT(count_lines(res.out, "server: connection closed (clean)\n"), 2);
+  CHECK(strstr(res.out, "tls_echo: 6 of 6 lines echoed over TLS\n") != NULL);
+}
+
+/* starttls: the same line protocol before and after the upgrade; the (plain)/(TLS) marks come
+ * from weft_tls_is on the transport each line arrived on. */
+static void test_starttls(void) {
+  run_example(&res, "starttls", NULL);
+  CHECK_INT(res.status, 0);
+  const char *transcript[] = {
+      "C->S (plain) EHLO client.example\n",
+      "S->C (plain) 250 hello client.example\n",
+      "C->S (plain) AUTH hunter2\n",
+      "S->C (plain) 530 send STARTTLS first\n",
+      "C->S (plain) STARTTLS\n",
+      "S->C (plain) READY\n",
+      "client: TLS handshake done (TLSv1.3), server certificate verified (CN=localhost)\n",
+      "C->S (TLS)   AUTH hunter2\n",
+      "S->C (TLS)   235 authenticated\n",
+      "C->S (TLS)   QUIT\n",
+      "S->C (TLS)   221 bye\n",
+  };
+  const char *pos = res.out;
+  for (size_t i = 0; i < sizeof transcript / sizeof transcript[0]; i++) {
+    if (!next_line(&pos, transcript[i])) CHECK_FAIL_("missing in order: %s", transcript[i]);
+  }
+  pos = res.out;
+  CHECK(next_line(&pos, "server: switching this connection to TLS\n") != NULL);
+  CHECK(next_line(&pos, "server: TLS handshake done (TLSv1.3)\n") != NULL);
+  CHECK(next_line(&pos, "C->S (TLS)   AUTH hunter2\n") != NULL); /* nothing encrypted before the handshake */
+  CHECK_INT(count_lines(res.out, "C->S (plain)"), 3);
+  CHECK_INT(count_lines(res.out, "C->S (TLS)"), 2);
+  CHECK(strstr(res.out, "server: connection closed (clean)\n") != NULL);
+  CHECK(strstr(res.out, "client: connection closed (clean)\n") != NULL);
+  CHECK(strstr(res.out, "starttls: 6 lines in plaintext, 4 over TLS\n") != NULL);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_select_echo);
@@ -373,5 +435,7 @@ int main(void) {
   RUN(test_concurrent_fetch);
   RUN(test_process_lines);
   RUN(test_race_connect);
+  RUN(test_tls_echo);
+  RUN(test_starttls);
   return CHECK_DONE();
 }
