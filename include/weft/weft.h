@@ -7,6 +7,7 @@
 #include "weft/defer_time.h"
 #include "weft/deferred.h"
 #include "weft/deferred_list.h"
+#include "weft/endpoint.h"
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/hostname.h"
@@ -16,9 +17,9 @@
 #include "weft/reactor.h"
 #include "weft/resolver.h"
 #include "weft/tcp.h"
-#include "weft/tls.h"
 #include "weft/testing.h"
 #include "weft/threads.h"
+#include "weft/tls.h"
 #include "weft/transport.h"
 #include "weft/udp.h"
 
