@@ -11,6 +11,7 @@
 #include "weft/errors.h"
 #include "weft/failure.h"
 #include "weft/hostname.h"
+#include "weft/http.h"
 #include "weft/log.h"
 #include "weft/process.h"
 #include "weft/protocol.h"

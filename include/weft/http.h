@@ -1,0 +1,221 @@
+/* http.h: the HTTP/1.1 server core (twisted.web.http's HTTPChannel, Request and HTTPFactory).
+ *
+ * A server is a factory of connections: pass weft_http_server_factory(srv) to weft_tcp_listen,
+ * weft_unix_listen, a server endpoint or a TLS factory, and each connection speaks HTTP/1.1 over
+ * whatever transport carries it. Every complete request goes to the server's handler, one at a
+ * time per connection: requests pipelined behind one whose answer is not finished wait (parsing
+ * and reading pause) so that responses leave in request order.
+ *
+ * A handler answers at once or later. It gets a weft_http_request that stays valid until the
+ * response is finished (weft_http_respond, or weft_http_response_finish after a streamed
+ * response), whether or not the client is still there: when the client disconnects first, the
+ * request becomes inert (writes return WEFT_ECLOSED) and the handler must still finish it to
+ * release it. A Deferred handler returns a Deferred instead; the server answers from its result,
+ * cancels it when the client disconnects, and answers 500 when it fails (the Failure is logged,
+ * never sent).
+ *
+ * Strings of a request (method, target, path, query, header names and values) are byte slices,
+ * not NUL-terminated: each accessor returns a pointer and a length. They stay valid as long as the
+ * request does.
+ *
+ * Logs go to the reactor's publisher under the namespace "weft.http": refused requests and
+ * timeouts at info, failed handlers at error. */
+#ifndef WEFT_HTTP_H
+#define WEFT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "weft/address.h"
+#include "weft/deferred.h"
+#include "weft/protocol.h"
+#include "weft/reactor.h"
+#include "weft/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_http_server weft_http_server;
+typedef struct weft_http_request weft_http_request;
+
+/* A response header for weft_http_respond: NUL-terminated name and value, borrowed for the call. */
+typedef struct weft_http_header {
+  const char *name;
+  const char *value;
+} weft_http_header;
+
+/* Answers req, now (before returning) or later (keeping req until it finishes the response). */
+typedef void (*weft_http_handler)(weft_http_request *req, void *user);
+
+/* Returns a Deferred (one reference, which the server takes) that fires with the answer:
+ *   - a value made by weft_http_response_value (status, content type, body);
+ *   - a WEFT_VALUE_STR: 200 with that body, Content-Type the server's default_content_type;
+ *   - WEFT_VALUE_NONE: the handler answers through req itself (it may have done so already, or
+ *     streams the response and finishes it later); if req has no answer started when the Deferred
+ *     fires, that is a handler bug and the client gets a 500;
+ *   - a Failure: the client gets 500 with a generic body and the Failure is logged at error with
+ *     the request (method, target, peer). If the response had started streaming, the connection
+ *     is closed instead, since a status can no longer be sent.
+ * NULL is taken as out of memory (500). When the client disconnects before the Deferred fires,
+ * the server cancels it. */
+typedef weft_deferred *(*weft_http_handler_deferred)(weft_http_request *req, void *user);
+
+typedef struct weft_http_server_options {
+  /* Parser limits. A longer request line is answered 414, a larger header section or more
+   * fields 431, a larger body 413; each with Connection: close. */
+  uint32_t max_request_line; /* default 8192 bytes */
+  uint32_t max_header_bytes; /* default 16384 bytes, field lines with their CRLFs */
+  uint32_t max_headers;      /* default 100 (at most 128) */
+  uint64_t max_body;         /* default 1 MiB; the body is collected in memory up to this */
+  /* Seconds a request may take to arrive whole, from its first byte (slow clients: slowloris,
+   * slow bodies). The connection is closed when it passes. <= 0: no limit. Default 30. */
+  double request_timeout;
+  /* Seconds a connection may wait for the next request (and for the first) before it is closed.
+   * <= 0: no limit. Default 60. */
+  double idle_timeout;
+  /* Requests served on one connection before the server answers with Connection: close (so
+   * long-lived connections move between processes and leak nothing). 0: no limit. Default 10000. */
+  uint32_t max_requests;
+  /* The Server header's value (copied); NULL or "" sends none. Default "weft". */
+  const char *server_name;
+  /* Content-Type of answers given as plain strings by Deferred handlers (copied).
+   * Default "text/plain; charset=utf-8". */
+  const char *default_content_type;
+} weft_http_server_options;
+
+/* Fills o with the defaults; call before setting fields, so new fields get defaults too. */
+void weft_http_server_options_init(weft_http_server_options *o);
+
+/* Creates a server on reactor r with options o (NULL: defaults; copied). It answers 404 to
+ * everything until a handler is set. Returns 0, WEFT_EINVAL (max_headers over 128, a server name
+ * or content type with CR, LF or NUL... is refused), or WEFT_ENOMEM. */
+int weft_http_server_new(weft_http_server **out, weft_reactor *r, const weft_http_server_options *o);
+
+/* Sets the handler (replacing a Deferred handler if one was set). Requests already being handled
+ * finish with the handler they got. */
+void weft_http_server_set_handler(weft_http_server *srv, weft_http_handler fn, void *user);
+
+/* Sets a Deferred-returning handler (replacing a plain one). */
+void weft_http_server_set_deferred_handler(weft_http_server *srv, weft_http_handler_deferred fn, void *user);
+
+/* The factory to listen with (owned by srv, valid until weft_http_server_free). */
+const weft_factory *weft_http_server_factory(weft_http_server *srv);
+
+/* Number of connections open now (for tests and drain logic). */
+size_t weft_http_server_connections(const weft_http_server *srv);
+
+/* Frees the server. Close the ports listening with its factory first. Open connections are
+ * aborted (their connection_lost follows on the reactor's next turns); the memory goes once the
+ * last connection and the last request a handler still holds are gone. NULL is ignored. */
+void weft_http_server_free(weft_http_server *srv);
+
+/* ---- the request ---- */
+
+/* The method as sent ("GET"), the request target as sent ("/a%20b?x=1"). */
+const char *weft_http_request_method(const weft_http_request *req, size_t *len);
+const char *weft_http_request_target(const weft_http_request *req, size_t *len);
+
+/* The path, percent-decoded ("/a b"): for an origin-form target the part before '?', for an
+ * absolute-form target ("http://host/p?q") the path after the authority ("/p", or "/" when
+ * empty), "*" for OPTIONS *, "" for CONNECT. Invalid escapes stay as sent; %00 decodes to a NUL
+ * byte, which code that opens files must refuse. */
+const char *weft_http_request_path(const weft_http_request *req, size_t *len);
+
+/* The raw query after '?', not decoded; NULL (and *len 0) when the target has no '?'. */
+const char *weft_http_request_query(const weft_http_request *req, size_t *len);
+
+/* 10 for HTTP/1.0, 11 for HTTP/1.1 (and 1.x above, answered as 1.1). */
+int weft_http_request_version(const weft_http_request *req);
+
+/* The value of the first header field named name (compared ignoring ASCII case), or NULL. */
+const char *weft_http_request_header(const weft_http_request *req, const char *name, size_t *len);
+
+/* Header fields by position, in the order received: the count, then the i-th (returns 0, or
+ * WEFT_ERANGE when i >= the count). */
+size_t weft_http_request_header_count(const weft_http_request *req);
+int weft_http_request_header_at(const weft_http_request *req, size_t i, const char **name, size_t *name_len,
+                                const char **value, size_t *value_len);
+
+/* The request body, collected whole (at most max_body bytes); "" with *len 0 when none. */
+const void *weft_http_request_body(const weft_http_request *req, size_t *len);
+
+/* The client's address. Returns 0, WEFT_ECLOSED once the client has gone, WEFT_ENOTSUP for a
+ * transport without addresses. */
+int weft_http_request_peer(const weft_http_request *req, weft_address *out);
+
+/* True if the connection is TLS. */
+bool weft_http_request_is_tls(const weft_http_request *req);
+
+/* True once the client has disconnected: the request is inert, writes return WEFT_ECLOSED. */
+bool weft_http_request_closed(const weft_http_request *req);
+
+/* The reactor the request's server runs on. */
+weft_reactor *weft_http_request_reactor(const weft_http_request *req);
+
+/* ---- the response ---- */
+
+/* Answers req in one piece: status line, Date, Server, the nheaders headers given, Content-Length
+ * and Connection as needed, then the body (left out for HEAD, 1xx, 204 and 304). The bytes are
+ * copied. Content-Length and Transfer-Encoding among headers are ignored (the server sets the
+ * framing); "Connection: close" closes the connection after this response. Finishes the request:
+ * req must not be used afterwards. Returns 0; WEFT_ECLOSED if the client has gone (req is
+ * released all the same); WEFT_ESTATE if a response was already started or finished (nothing
+ * changes); WEFT_ENOMEM; WEFT_EINVAL for a status outside 200..999 (interim 1xx answers are not
+ * final responses) or a header name that is not a token or a
+ * value holding CR, LF or NUL (the request is not finished then). */
+int weft_http_respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
+                      const void *body, size_t len);
+
+/* Starts a streamed response with status. Headers follow with weft_http_response_header; they
+ * are sent with the first write (or at finish). Returns 0, WEFT_ECLOSED (client gone; the request
+ * still has to be finished), WEFT_ESTATE (already started), WEFT_EINVAL (status outside
+ * 200..999). */
+int weft_http_response_start(weft_http_request *req, int status);
+
+/* Adds a header (copied) before the first write. A Content-Length header makes the body exactly
+ * that long, sent as is; without one the body is chunked for HTTP/1.1 clients and delimited by
+ * closing the connection for HTTP/1.0 ones. "Connection: close" closes after this response;
+ * Transfer-Encoding is refused (the server frames the body). Returns 0, WEFT_ESTATE (not started,
+ * or headers already sent), WEFT_EINVAL (not a token name, a value with CR/LF/NUL, a bad
+ * Content-Length, Transfer-Encoding), WEFT_ECLOSED, WEFT_ENOMEM. */
+int weft_http_response_header(weft_http_request *req, const char *name, const char *value);
+
+/* Sends len bytes of body (copied; sends the head first if not yet). Writing above the
+ * connection's high-water mark is allowed and buffered; register a producer to be paused.
+ * For HEAD and bodiless statuses the bytes are dropped. Returns 0, WEFT_ESTATE (not started or
+ * finished), WEFT_EINVAL (more than the Content-Length announced), WEFT_ECLOSED (client gone),
+ * WEFT_ENOMEM. */
+int weft_http_response_write(weft_http_request *req, const void *data, size_t len);
+
+/* Ends the streamed response (the last chunk for chunked bodies) and releases req: it must not
+ * be used afterwards. A body shorter than its Content-Length closes the connection, since the
+ * client can no longer find the next response. Returns 0; WEFT_ECLOSED (client gone: req is
+ * released all the same); WEFT_ESTATE (not started: nothing changes). */
+int weft_http_response_finish(weft_http_request *req);
+
+/* Registers a producer of the body with the connection (the struct is copied): streaming
+ * producers are paused when the connection's queued output passes its high-water mark and
+ * resumed below the low one; a pull producer is asked for each piece. It gets stop_producing if
+ * the client disconnects, and is unregistered (without a call) by weft_http_response_finish.
+ * Returns 0, WEFT_ESTATE (no response started), WEFT_EBUSY (one is registered), WEFT_ECLOSED. */
+int weft_http_response_register_producer(weft_http_request *req, const weft_producer *p, bool streaming);
+
+/* A result for a Deferred handler's Deferred: status, Content-Type (NULL: none) and a body, all
+ * copied. Returns a WEFT_VALUE_PTR owning the copy (released like any value), or a Failure value
+ * (WEFT_ENOMEM) when out of memory. */
+weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len);
+
+/* The reason phrase of a status ("Not Found"), "" for one weft does not know. */
+const char *weft_http_status_reason(int status);
+
+/* Formats t (seconds since the epoch) as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT": 29
+ * characters and a NUL into out. */
+void weft_http_date(time_t t, char out[30]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,289 @@
+/* http_channel.c: one HTTP/1.1 connection over the sans-I/O parser (twisted.web.http.HTTPChannel):
+ * keep-alive, pipelining in request order, 100-continue, refusals, idle and request timeouts. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "web/http_internal.h"
+#include "weft/tls.h"
+
+/* ---- timeouts: one delayed call per connection, moved lazily ----
+ * Most requests arrive whole in one read and are answered at once, so the steady state only
+ * stores a new deadline; the timer, when it fires early, re-arms itself for what is left. */
+
+static void timer_fn(void *arg);
+
+static void set_deadline(weft__http_conn *c, double secs) {
+  if (c->lost) return;
+  if (!(secs > 0)) {
+    c->deadline = INFINITY;
+    return;
+  }
+  weft_reactor *r = c->srv->r;
+  c->deadline = weft_reactor_seconds(r) + secs;
+  if (!c->timer) c->timer = weft_reactor_call_later(r, secs, timer_fn, c); /* NULL: no timeout */
+  else if (weft_delayed_call_time(c->timer) > c->deadline) weft_delayed_call_reset(c->timer, secs);
+}
+
+static void timer_fn(void *arg) {
+  weft__http_conn *c = arg;
+  double now = weft_reactor_seconds(c->srv->r);
+  if (c->deadline == INFINITY) {
+    c->timer = NULL;
+    return;
+  }
+  if (now < c->deadline) {
+    if (weft_delayed_call_reset(c->timer, c->deadline - now) != 0) c->timer = NULL;
+    return;
+  }
+  c->timer = NULL;
+  bool request = c->receiving || c->in_request;
+  char peer[128];
+  weft__http_request_peer_text(&c->req, peer, sizeof peer);
+  weft_log_emit(weft__http_log(c->srv), WEFT_LOG_INFO, "weft.http", "closing the connection from {peer}: {what} timeout",
+                WEFT_LOG_STR("peer", peer), WEFT_LOG_STR("what", request ? "request" : "idle"), WEFT_LOG_END);
+  c->closing = true;
+  /* A client too slow to send its request is not waited for to read anything either. */
+  if (request) weft_transport_abort_connection(c->t);
+  else weft_transport_lose_connection(c->t);
+}
+
+/* ---- the bytes: parse in place when we can, keep only what must wait ---- */
+
+static int buf_append(weft__http_conn *c, const void *data, size_t len) {
+  size_t need = (size_t)c->buf_len + len;
+  if (need > UINT32_MAX) return WEFT_ENOMEM;
+  if (need > c->buf_cap) {
+    size_t cap = c->buf_cap ? c->buf_cap : 1024;
+    while (cap < need) cap *= 2;
+    if (cap > UINT32_MAX) cap = UINT32_MAX;
+    char *p = realloc(c->buf, cap);
+    if (!p) return WEFT_ENOMEM;
+    c->buf = p;
+    c->buf_cap = (uint32_t)cap;
+  }
+  memcpy(c->buf + c->buf_len, data, len);
+  c->buf_len = (uint32_t)need;
+  return 0;
+}
+
+static void buf_drop(weft__http_conn *c) {
+  free(c->buf);
+  c->buf = NULL;
+  c->buf_len = c->buf_cap = 0;
+}
+
+static void refuse(weft__http_conn *c, int status, const char *reason, const char *name) {
+  char peer[128];
+  weft__http_request_peer_text(&c->req, peer, sizeof peer);
+  weft_log_emit(weft__http_log(c->srv), WEFT_LOG_INFO, "weft.http",
+                "refused a request from {peer} with {status}: {reason}", WEFT_LOG_STR("peer", peer),
+                WEFT_LOG_INT("status", status), WEFT_LOG_STR("reason", reason), WEFT_LOG_STR("error", name),
+                WEFT_LOG_END);
+  weft__http_send_error(c, status);
+}
+
+/* What is left of b[0..len) after off: kept in c->buf for the next feed (the parser wants the
+ * unconsumed bytes again), and the request in progress detached from bytes about to go. */
+static void keep_rest(weft__http_conn *c, const char *b, size_t off, size_t len) {
+  if (c->closing) {
+    buf_drop(c);
+    return;
+  }
+  if (c->in_request && !c->req.detached && weft__http_request_detach(&c->req) != 0) {
+    refuse(c, 500, "out of memory", "ENOMEM");
+    buf_drop(c);
+    return;
+  }
+  size_t rest = len - off;
+  if (b == c->buf) {
+    if (rest && off) memmove(c->buf, c->buf + off, rest);
+    c->buf_len = (uint32_t)rest;
+  } else if (rest && buf_append(c, b + off, rest) != 0) {
+    refuse(c, 500, "out of memory", "ENOMEM");
+    buf_drop(c);
+    return;
+  }
+  if (c->buf_len == 0) buf_drop(c);
+  if (c->pending) {
+    if (!c->reading_paused) {
+      c->reading_paused = true;
+      weft_transport_pause_reading(c->t);
+    }
+  } else if ((c->in_request || !weft__h1_parser_idle(&c->parser)) && !c->receiving) {
+    c->receiving = true;
+    set_deadline(c, c->srv->o.request_timeout);
+  }
+}
+
+static void process(weft__http_conn *c, const char *b, size_t len) {
+  size_t off = 0;
+  while (!c->closing && !c->pending) {
+    size_t used = 0;
+    weft__h1_status st = weft__h1_parser_feed(&c->parser, b + off, len - off, &used);
+    off += used;
+    if (c->closing) break;
+    if (c->fail_status) {
+      refuse(c, c->fail_status, c->fail_status == 417 ? "unsupported expectation" : "out of memory",
+             c->fail_status == 417 ? "EXPECT" : "ENOMEM");
+      break;
+    }
+    if (st == WEFT__H1_ERROR) {
+      weft__h1_error e = weft__h1_parser_error(&c->parser);
+      refuse(c, weft__h1_error_status(e), weft__h1_error_reason(e), weft__h1_error_name(e));
+      break;
+    }
+    if (st == WEFT__H1_AGAIN) break;
+    /* Paused: by us (an answer pending, or closing), or by an Upgrade nobody takes yet. */
+    if (c->pending || !weft__h1_parser_upgrade_pending(&c->parser)) break;
+    weft__h1_parser_resume(&c->parser);
+  }
+  keep_rest(c, b, off, len);
+}
+
+void weft__http_conn_resume(weft__http_conn *c) {
+  if (c->lost || c->closing || c->pending) return;
+  weft__h1_parser_resume(&c->parser);
+  if (c->reading_paused) {
+    c->reading_paused = false;
+    weft_transport_resume_reading(c->t);
+  }
+  if (c->buf_len) process(c, c->buf, c->buf_len);
+}
+
+/* ---- the request's life ---- */
+
+/* After a response: the connection persists or closes. */
+static void after_response(weft__http_conn *c) {
+  bool keep = c->req.keep_alive;
+  weft__http_request_reset(&c->req);
+  if (!keep) {
+    c->closing = true;
+    weft_transport_lose_connection(c->t);
+    return;
+  }
+  set_deadline(c, c->srv->o.idle_timeout);
+}
+
+void weft__http_request_done(weft_http_request *req) {
+  weft__http_conn *c = req->conn;
+  req->phase = WEFT__HTTP_DONE;
+  if (c->dispatching) return; /* on_message_complete takes it from here */
+  c->pending = false;
+  if (c->lost) {
+    weft__http_request_reset(req);
+    weft__http_conn_maybe_free(c);
+    return;
+  }
+  after_response(c);
+  /* Not now: the caller is the handler's code, which may still hold things of its own. */
+  if (!c->closing) weft__task_queue(c->srv->r, &c->resume_task);
+}
+
+static void dispatch(weft__http_conn *c) {
+  weft_http_server *srv = c->srv;
+  weft_http_request *req = &c->req;
+  req->phase = WEFT__HTTP_HANDLING;
+  c->dispatching = true;
+  if (srv->dhandler) weft__http_dispatch_deferred(req);
+  else if (srv->handler) srv->handler(req, srv->handler_user);
+  else weft_http_respond(req, 404, NULL, 0, "Not Found\n", 10);
+  c->dispatching = false;
+}
+
+static int on_head(void *user, const weft__h1_head *h) {
+  weft__http_conn *c = user;
+  weft_http_server *srv = c->srv;
+  weft__http_request_begin(&c->req, h);
+  c->in_request = true;
+  c->served++;
+  if (srv->o.max_requests && c->served >= srv->o.max_requests) c->req.keep_alive = false;
+  if (h->expect_unknown) {
+    c->fail_status = 417;
+    return WEFT__H1_PAUSE;
+  }
+  bool fits = h->framing != WEFT__H1_BODY_LENGTH || h->content_length <= srv->o.max_body;
+  /* The body is read right away, so the client may send it now; a body over the limit gets its
+   * 413 from the parser instead, before the client sends it. */
+  if (h->expect_continue && h->framing != WEFT__H1_BODY_NONE && fits)
+    weft_transport_write(c->t, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  return 0;
+}
+
+static int on_body(void *user, const char *data, size_t len) {
+  weft__http_conn *c = user;
+  if (weft__http_request_add_body(&c->req, data, len) != 0) {
+    c->fail_status = 500;
+    return WEFT__H1_PAUSE;
+  }
+  return 0;
+}
+
+static int on_message_complete(void *user) {
+  weft__http_conn *c = user;
+  c->in_request = false;
+  c->receiving = false;
+  dispatch(c);
+  if (c->req.phase == WEFT__HTTP_DONE) {
+    after_response(c);
+    return c->closing ? WEFT__H1_PAUSE : 0;
+  }
+  /* Answered later: what follows waits, and the request keeps its own copy of its bytes. */
+  c->pending = true;
+  c->deadline = INFINITY;
+  if (!c->req.detached && weft__http_request_detach(&c->req) != 0) {
+    c->closing = true;
+    weft_transport_abort_connection(c->t);
+  }
+  return WEFT__H1_PAUSE;
+}
+
+const weft__h1_callbacks weft__http_parser_callbacks = {
+    .on_head = on_head, .on_body = on_body, .on_message_complete = on_message_complete};
+
+/* ---- the protocol ---- */
+
+static void on_made(weft_transport *t, void *user) {
+  weft__http_conn *c = user;
+  c->t = t;
+  c->tls = weft_tls_is(t);
+  set_deadline(c, c->srv->o.idle_timeout);
+}
+
+static void on_data(weft_transport *t, const void *data, size_t len, void *user) {
+  (void)t;
+  weft__http_conn *c = user;
+  if (c->closing) return;
+  if (c->buf_len == 0 && !c->pending) {
+    process(c, data, len);
+    return;
+  }
+  if (buf_append(c, data, len) != 0) {
+    c->closing = true;
+    weft_transport_abort_connection(c->t);
+    return;
+  }
+  if (!c->pending) process(c, c->buf, c->buf_len);
+}
+
+static void on_lost(weft_transport *t, int reason, void *user) {
+  (void)t;
+  (void)reason;
+  weft__http_conn *c = user;
+  c->lost = true;
+  c->closing = true;
+  c->t = NULL;
+  c->guard = true;
+  if (c->timer) weft_delayed_call_cancel(c->timer);
+  c->timer = NULL;
+  weft__task_cancel(c->srv->r, &c->resume_task);
+  buf_drop(c);
+  c->req.producer = false; /* the transport told it to stop */
+  if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
+  else if (c->req.d) weft_deferred_cancel(c->req.d); /* its errback releases the request */
+  c->guard = false;
+  weft__http_conn_maybe_free(c);
+}
+
+const weft_protocol_callbacks weft__http_channel_callbacks = {
+    .connection_made = on_made, .data_received = on_data, .connection_lost = on_lost};

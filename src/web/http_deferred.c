@@ -1,0 +1,124 @@
+/* http_deferred.c: handlers that return a Deferred (twisted.web's NOT_DONE_YET with a Deferred,
+ * as Klein does it): answering from the result, 500 for a Failure, cancel on disconnect. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "web/http_internal.h"
+
+typedef struct resp_value {
+  int status;
+  size_t len;
+  const char *content_type; /* NULL, or inside data after the body */
+  char data[];
+} resp_value;
+
+static void resp_value_free(void *p) { free(p); }
+
+weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len) {
+  size_t cl = content_type ? strlen(content_type) + 1 : 0;
+  resp_value *v = malloc(sizeof *v + len + cl);
+  if (!v) return weft_failed(weft_failure_from_error(WEFT_ENOMEM));
+  v->status = status;
+  v->len = len;
+  if (len) memcpy(v->data, body, len);
+  v->content_type = NULL;
+  if (content_type) {
+    memcpy(v->data + len, content_type, cl);
+    v->content_type = v->data + len;
+  }
+  return weft_ptr(v, resp_value_free);
+}
+
+static void copy_slice(char *dst, size_t size, const char *p, size_t n) {
+  if (n >= size) n = size - 1;
+  memcpy(dst, p, n);
+  dst[n] = '\0';
+}
+
+/* Logs a handler's error with the request it was answering. */
+static void log_request_error(weft_http_request *req, const char *format, const char *detail) {
+  char method[32], target[512], peer[128];
+  copy_slice(method, sizeof method, req->method, req->method_len);
+  copy_slice(target, sizeof target, req->target, req->target_len);
+  weft__http_request_peer_text(req, peer, sizeof peer);
+  weft_log_emit(weft__http_log(req->conn->srv), WEFT_LOG_ERROR, "weft.http", format, WEFT_LOG_STR("method", method),
+                WEFT_LOG_STR("target", target), WEFT_LOG_STR("peer", peer), WEFT_LOG_STR("failure", detail),
+                WEFT_LOG_END);
+}
+
+static void log_failure(weft_http_request *req, const weft_failure *f) {
+  char text[2048];
+  weft_failure_text(f, text, sizeof text);
+  log_request_error(req, "{method} {target} from {peer}: the handler failed: {failure}", text);
+}
+
+static const char internal_error[] = "Internal Server Error\n";
+
+static void answer_500(weft_http_request *req) {
+  static const weft_http_header ct = {"Content-Type", "text/plain; charset=utf-8"};
+  weft_http_respond(req, 500, &ct, 1, internal_error, sizeof internal_error - 1);
+}
+
+static void answer_failure(weft_http_request *req, weft_failure *f) {
+  /* The cancel we made ourselves when the client left is no error worth a log line. */
+  if (!(req->conn->lost && weft_failure_check(f, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED))) log_failure(req, f);
+  if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
+  else weft__http_response_abort(req); /* the status line has gone: only closing tells the client */
+}
+
+static void answer_value(weft_http_request *req, weft_value v) {
+  weft_http_server *srv = req->conn->srv;
+  if (req->phase != WEFT__HTTP_HANDLING) {
+    /* Streaming, finished later by the handler; a value on top of that is a handler bug. */
+    if (v.kind != WEFT_VALUE_NONE) log_request_error(req, "{method} {target} from {peer}: {failure}",
+                                                     "the handler's Deferred gave a value after a response started");
+    return;
+  }
+  if (v.kind == WEFT_VALUE_PTR && v.destroy == resp_value_free) {
+    resp_value *rv = v.v.p;
+    weft_http_header ct = {"Content-Type", rv->content_type};
+    if (weft_http_respond(req, rv->status, &ct, rv->content_type ? 1 : 0, rv->data, rv->len) == WEFT_EINVAL) {
+      log_request_error(req, "{method} {target} from {peer}: {failure}", "invalid status or content type");
+      answer_500(req);
+    }
+    return;
+  }
+  if (v.kind == WEFT_VALUE_STR && v.v.s) {
+    weft_http_header ct = {"Content-Type", srv->default_content_type};
+    weft_http_respond(req, 200, &ct, srv->default_content_type ? 1 : 0, v.v.s, strlen(v.v.s));
+    return;
+  }
+  log_request_error(req, "{method} {target} from {peer}: {failure}",
+                    v.kind == WEFT_VALUE_NONE ? "the handler's Deferred fired without an answer"
+                                              : "the handler's Deferred fired with a value that is no answer");
+  answer_500(req);
+}
+
+static weft_value on_result(weft_value v, void *arg) {
+  weft_http_request *req = arg;
+  weft_deferred *d = req->d;
+  req->d = NULL;
+  if (weft_value_is_failure(v)) answer_failure(req, v.v.f);
+  else answer_value(req, v);
+  weft_value_release(v);
+  weft_deferred_unref(d); /* safe: a running chain holds its own reference */
+  return weft_none();
+}
+
+void weft__http_dispatch_deferred(weft_http_request *req) {
+  weft_http_server *srv = req->conn->srv;
+  weft_deferred *d = srv->dhandler(req, srv->handler_user);
+  if (!d) {
+    log_request_error(req, "{method} {target} from {peer}: {failure}", "the handler returned no Deferred");
+    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
+    return;
+  }
+  if (req->phase == WEFT__HTTP_DONE) {
+    /* Answered through req already: the Deferred's outcome has nothing left to change (a Failure
+     * is still reported, by the Deferred itself, as unhandled). */
+    weft_deferred_unref(d);
+    return;
+  }
+  req->d = d;
+  weft_deferred_add_both(d, on_result, req);
+}

@@ -1,0 +1,148 @@
+/* http_internal.h: the HTTP/1.1 server's shared state (twisted.web.http's HTTPChannel and
+ * Request as C structs): the server, one connection with its request embedded, and the calls
+ * between http_server.c, http_channel.c, http_request.c, http_response.c and
+ * http_deferred.c. Not installed. */
+#ifndef WEFT_WEB_HTTP_INTERNAL_H
+#define WEFT_WEB_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "reactor/reactor_internal.h"
+#include "web/http1_parser.h"
+#include "weft/http.h"
+
+typedef struct weft__http_conn weft__http_conn;
+
+/* Where a request's answer stands. */
+enum {
+  WEFT__HTTP_IDLE = 0, /* no request (between requests) */
+  WEFT__HTTP_HANDLING, /* the handler has it; nothing answered yet */
+  WEFT__HTTP_STARTED,  /* weft_http_response_start called; head not sent */
+  WEFT__HTTP_SENT,     /* head sent, body streaming */
+  WEFT__HTTP_DONE      /* finished; the connection takes it back */
+};
+
+struct weft_http_request {
+  weft__http_conn *conn;
+  /* Slices: into the bytes being parsed while the request is dispatched synchronously, into
+   * `store` once detached (a handler that answers later keeps its own copy, since the reactor's
+   * read buffer is reused by the next read). */
+  const char *method, *target, *path, *query;
+  uint32_t method_len, target_len, path_len, query_len;
+  const weft__h1_field *fields;
+  uint32_t nfields;
+  uint8_t minor;
+  uint8_t phase;
+  bool head;       /* a HEAD request: no body in the answer */
+  bool keep_alive; /* the connection persists after this response */
+  bool detached;
+  /* Response framing, decided when the head goes out. */
+  bool chunked, has_length, no_body, producer;
+  int status;
+  uint64_t length, written; /* the announced Content-Length and the body bytes sent */
+  char *store;              /* the detached copy of the head */
+  char *body;               /* the collected request body (heap), body_len bytes */
+  size_t body_len, body_cap;
+  char *hbuf; /* a streamed response's head, built by start/header */
+  size_t hbuf_len, hbuf_cap;
+  weft_deferred *d; /* a Deferred handler's Deferred, until it fires (one reference) */
+};
+
+struct weft__http_conn {
+  weft_http_server *srv;
+  weft_transport *t; /* NULL once the connection is lost */
+  weft__http_conn *prev, *next;
+  weft__h1_parser parser;
+  weft_http_request req;
+  char *buf; /* bytes not consumed yet (a partial head, or what follows a pending request) */
+  uint32_t buf_len, buf_cap;
+  weft_delayed_call *timer;
+  double deadline; /* reactor seconds; the timer checks it lazily */
+  weft__task resume_task;
+  uint32_t served;
+  bool tls;
+  bool lost;        /* connection_lost came: the request (if held) is inert */
+  bool closing;     /* we are closing: ignore input */
+  bool pending;     /* a handler holds req past the parse that produced it */
+  bool dispatching; /* inside the handler call, on the parser's stack */
+  bool in_request;  /* between on_head and on_message_complete */
+  bool receiving;   /* a partial request is buffered: the request timeout runs */
+  bool reading_paused;
+  bool guard; /* inside connection_lost: do not free the conn under it */
+  int fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
+};
+
+struct weft_http_server {
+  weft_reactor *r;
+  weft_http_server_options o;
+  char *server_name;
+  char *default_content_type;
+  weft__h1_limits limits;
+  weft_factory factory;
+  weft_http_handler handler;
+  weft_http_handler_deferred dhandler;
+  void *handler_user;
+  weft__http_conn *conns;
+  size_t nconns; /* lost connections whose request a handler still holds included */
+  bool freeing;
+  /* "Date: <IMF-fixdate>\r\nServer: <name>\r\n", the date rewritten once a second. */
+  char *common;
+  size_t common_len;
+  double date_next; /* reactor seconds at which the date must be formatted again */
+  /* Scratch for the request being dispatched synchronously: the parser's fields (valid only in
+   * on_head) and the decoded path. One request at a time uses them; a request that outlives its
+   * parse is detached into its own copy first. */
+  weft__h1_field fields[WEFT__H1_MAX_FIELDS];
+  char *path_scratch; /* max_request_line bytes */
+};
+
+/* ASCII case-insensitive equality of n bytes (header names). */
+static inline bool weft__http_name_eq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x == y) continue;
+    unsigned char lx = x | 0x20;
+    if (lx != (y | 0x20) || lx < 'a' || lx > 'z') return false;
+  }
+  return true;
+}
+
+/* http_channel.c: the connection protocol. */
+extern const weft_protocol_callbacks weft__http_channel_callbacks;
+extern const weft__h1_callbacks weft__http_parser_callbacks;
+/* The request is finished (phase DONE): called by http_response.c. */
+void weft__http_request_done(weft_http_request *req);
+/* The server's log. */
+weft_log_publisher *weft__http_log(const weft_http_server *srv);
+/* Frees the conn if nothing refers to it any more (lost, and no request held). */
+void weft__http_conn_maybe_free(weft__http_conn *c);
+/* Goes on with the bytes buffered behind a request answered later (the resume task). */
+void weft__http_conn_resume(weft__http_conn *c);
+
+/* http_request.c */
+/* Fills req from a parsed head (slices into the current bytes; fields copied to the scratch). */
+void weft__http_request_begin(weft_http_request *req, const weft__h1_head *h);
+/* Copies what req points at into its own storage. Returns 0 or WEFT_ENOMEM. */
+int weft__http_request_detach(weft_http_request *req);
+/* Appends body bytes. Returns 0 or WEFT_ENOMEM. */
+int weft__http_request_add_body(weft_http_request *req, const char *data, size_t len);
+/* Frees what the request owns and clears it for the next one. */
+void weft__http_request_reset(weft_http_request *req);
+/* "GET /x from 127.0.0.1:5000" style fields for log lines: fills peer (NUL-terminated). */
+void weft__http_request_peer_text(const weft_http_request *req, char *peer, size_t size);
+
+/* http_response.c */
+/* Answers a request the server refuses (parser errors, 417, 500) with a short text body and
+ * Connection: close, then closes. */
+void weft__http_send_error(weft__http_conn *c, int status);
+/* Brings the cached Date header up to date. */
+void weft__http_refresh_date(weft_http_server *srv);
+/* Ends a response that can no longer be completed (a streamed response whose producer failed):
+ * aborts the connection and releases the request. */
+void weft__http_response_abort(weft_http_request *req);
+
+/* http_deferred.c */
+void weft__http_dispatch_deferred(weft_http_request *req);
+
+#endif
