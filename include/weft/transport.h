@@ -94,6 +94,34 @@ void weft_transport_unregister_producer(weft_transport *t);
  * t: register it with another transport to make a proxy. */
 void weft_transport_as_producer(weft_transport *t, weft_producer *out);
 
+/* Forwards everything from reads from here on to `to` inside the kernel (splice(2) through a
+ * pipe), without copying it through user space: the zero-copy form of registering `from` as a
+ * producer with `to` and writing what data_received gets. One direction; call it twice for a
+ * proxy. Small pieces (under 16 KiB, as in request/response traffic) are copied instead, for a
+ * splice costs more than a copy there; the first big read goes back to splicing. While it runs:
+ * - data_received and read_connection_lost are not called for `from`; pause_reading and
+ *   resume_reading on it still pause and resume the forwarding.
+ * - Flow control: `from` is read (up to 256 KiB at a time) only while `to` keeps up; when
+ *   `to`'s socket is full the bytes wait in the pipe (or, for a copied piece, in `to`'s queue)
+ *   and reading `from` stops until `to` has taken them all. Once a connection backs up, reads
+ *   splice, so what waits for a slow reader sits in the kernel. Bytes in the pipe are not
+ *   counted in weft_transport_buffered(to).
+ * - Output already queued on `to` goes first. Writing to `to` yourself meanwhile is allowed but
+ *   lands between spliced bytes at no particular boundary.
+ * - The end of `from`'s input ends the splice: once the pipe is drained, `to`'s write side is
+ *   shut (as weft_transport_shutdown_write). `from` stays open for its other direction; it closes
+ *   cleanly once its own write side is shut too, and the pipe still drains after that.
+ * - Any other end aborts the other side, discarding the pipe: `from` lost before its end of
+ *   input (error, abort, lose_connection) aborts `to`, so a stream cut short never looks
+ *   complete, and `to` lost (error, abort, or lose_connection after sending what the pipe held)
+ *   aborts `from`, as a consumer that goes away stops its producer.
+ * Returns 0; WEFT_ENOTSUP if either transport cannot splice (only TCP and Unix stream sockets, on
+ * Linux, can: not TLS, not the test kit's string transport), so the caller falls back to copying;
+ * WEFT_ECLOSED if either is closing, `from`'s input has ended or `to`'s write side is shut;
+ * WEFT_EBUSY if `from` already splices out or `to` already has a splice in; or the error making
+ * the pipe (WEFT_EMFILE, WEFT_ENOMEM, ...). */
+int weft_transport_splice_to(weft_transport *from, weft_transport *to);
+
 /* The reactor the transport runs on (NULL for a test transport made without one). */
 weft_reactor *weft_transport_reactor(const weft_transport *t);
 

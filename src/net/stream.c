@@ -3,7 +3,13 @@
  * Reads go through the reactor's shared buffer straight to data_received. Writes are copied to
  * a chunk queue and leave in one writev per turn (the flush list runs just before the reactor
  * waits) or when the socket becomes writable again. connection_lost is always delivered from a
- * task, never inside the caller of abort or lose, and the transport is freed after it returns. */
+ * task, never inside the caller of abort or lose, and the transport is freed after it returns.
+ *
+ * A splice (weft_transport_splice_to) replaces read + data_received + write for one direction:
+ * readable "from" -> splice into the pipe -> flush "to", which drains the pipe after its queue.
+ * Small pieces are copied into "to"'s queue instead (a splice costs more than a copy there) and
+ * leave with the turn's other writes. "from" reads only while "to" keeps up (its socket took all
+ * it was given, the pipe is empty), so a slow "to" holds at most one read. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "net/splice.h"
 #include "net/stream.h"
 #include "weft/errors.h"
 
@@ -25,6 +32,8 @@ typedef struct stream {
   weft__task flush_task;
   weft__task lost_task;
   weft__chunkq out;
+  weft__splice *splice_out; /* this stream is the splice's "from" */
+  weft__splice *splice_in;  /* this stream is the splice's "to" */
   int lost_reason;
   uint8_t kind;
   bool fd_closed, read_eof, shut_done, want_write;
@@ -33,6 +42,20 @@ typedef struct stream {
 #define FROM_FIELD(ptr, field) ((stream *)((char *)(ptr) - offsetof(stream, field)))
 
 static void close_now(stream *s, int reason);
+static void splice_lost(stream *s);
+
+/* Output not yet in the kernel: the queue, then what a splice into this stream holds. */
+static bool has_output(const stream *s) {
+  return s->out.len > 0 || (s->splice_in && s->splice_in->pending > 0);
+}
+
+/* A splicing stream reads only while "to" is not backed up (its socket took all it was given
+ * and the pipe is empty) and still takes data. A copied piece waits in "to"'s queue only until
+ * the end of the turn, with the turn's other writes. */
+static bool splice_can_fill(const stream *s) {
+  const stream *to = (const stream *)s->splice_out->to;
+  return s->splice_out->pending == 0 && !to->want_write && !to->base.closing && !to->base.write_shut;
+}
 
 /* writev that never raises SIGPIPE: a peer that has gone away is an error we report through
  * connection_lost, not a signal that kills the process. */
@@ -50,7 +73,8 @@ static ssize_t send_iov(int fd, const struct iovec *iov, int iovcnt) {
 static void update_interest(stream *s) {
   if (s->fd_closed) return;
   unsigned ev = 0;
-  if (!s->base.reading_paused && !s->read_eof && !s->base.closing) ev |= WEFT__READ;
+  if (!s->base.reading_paused && !s->read_eof && !s->base.closing && (!s->splice_out || splice_can_fill(s)))
+    ev |= WEFT__READ;
   if (s->want_write) ev |= WEFT__WRITE;
   int rc = weft__io_set(s->base.r, &s->io, ev);
   if (rc) close_now(s, rc);
@@ -76,16 +100,65 @@ static void close_now(stream *s, int reason) {
   s->lost_reason = reason;
   weft__transport_lost(&s->base);
   weft__task_queue(r, &s->lost_task);
+  if (s->splice_out || s->splice_in) splice_lost(s);
 }
 
 /* Both directions are finished: close cleanly. */
 static bool maybe_finish(stream *s) {
-  if (s->out.len > 0) return false;
+  if (has_output(s)) return false;
   if (s->base.closing || (s->read_eof && s->shut_done)) {
     close_now(s, WEFT_REASON_CLEAN);
     return true;
   }
   return false;
+}
+
+/* ---- splicing ---- */
+
+static void end_splice(weft__splice *sp) {
+  if (sp->from) ((stream *)sp->from)->splice_out = NULL;
+  ((stream *)sp->to)->splice_in = NULL;
+  weft__splice_free(sp);
+}
+
+/* One end of a splice is gone. A "from" past its end of input leaves the pipe to drain into
+ * "to". Any other loss ends the splice, discarding the pipe, and aborts the other end: a consumer
+ * that goes away stops its producer, and a stream cut short must not look complete. */
+static void splice_lost(stream *s) {
+  weft__splice *sp = s->splice_out;
+  if (sp && sp->eof) {
+    sp->from = NULL;
+    s->splice_out = NULL;
+  } else if (sp) {
+    weft_transport *to = sp->to;
+    end_splice(sp);
+    weft_transport_abort_connection(to);
+  }
+  sp = s->splice_in;
+  if (sp) {
+    weft_transport *from = sp->from;
+    end_splice(sp);
+    if (from) weft_transport_abort_connection(from);
+  }
+}
+
+/* Moves the pipe into the socket, after the queue. Once it is empty past the end of "from"'s
+ * input, the splice ends by shutting this stream's write side. */
+static void drain_splice(stream *s) {
+  weft__splice *sp = s->splice_in;
+  while (sp->pending > 0) {
+    ssize_t n = weft__splice_drain(sp, s->io.fd);
+    if (n == WEFT_EINTR) continue;
+    if (n == WEFT_EAGAIN || n == 0) return; /* flush waits for writable */
+    if (n < 0) {
+      close_now(s, (int)n);
+      return;
+    }
+  }
+  if (sp->eof) {
+    end_splice(sp);
+    weft_transport_shutdown_write(&s->base);
+  }
 }
 
 static void flush(stream *s) {
@@ -103,11 +176,16 @@ static void flush(stream *s) {
     weft__chunkq_consume(&s->out, &r->chunks, (size_t)w);
     s->base.buffered = s->out.len;
   }
-  bool pending = s->out.len > 0;
+  if (s->out.len == 0 && s->splice_in) {
+    drain_splice(s);
+    if (s->fd_closed) return;
+  }
+  bool pending = has_output(s);
   if (pending != s->want_write) {
     s->want_write = pending;
     update_interest(s);
     if (s->fd_closed) return;
+    if (!pending && s->splice_in && s->splice_in->from) update_interest((stream *)s->splice_in->from);
   }
   weft__transport_buffer_changed(&s->base);
   if (s->fd_closed || pending) return;
@@ -156,9 +234,51 @@ static void do_read(stream *s) {
   }
 }
 
+/* The small-piece form of a fill: read into the reactor's buffer and write to "to". */
+static ssize_t copy_read(stream *s, stream *to) {
+  size_t size;
+  void *buf = weft__reactor_read_buffer(s->base.r, &size);
+  if (!buf) return WEFT_ENOMEM;
+  ssize_t n = read(s->io.fd, buf, size);
+  if (n <= 0) return n < 0 ? -errno : 0;
+  int rc = weft_transport_write(&to->base, buf, (size_t)n);
+  return rc ? rc : n;
+}
+
+/* The splicing form of do_read: socket -> pipe (or a copy, for small pieces), then on to "to" at
+ * once unless it waits for writable anyway. data_received and read_connection_lost are not
+ * called. */
+static void splice_read(stream *s) {
+  weft__splice *sp = s->splice_out;
+  stream *to = (stream *)sp->to;
+  if (!splice_can_fill(s)) {
+    sp->copying = false; /* backed up: let the pipe hold what waits next */
+    update_interest(s);
+    return;
+  }
+  bool copied = sp->copying;
+  ssize_t n = copied ? copy_read(s, to) : weft__splice_fill(sp, s->io.fd);
+  if (s->fd_closed) return; /* writing failed: "to" is gone, which ended the splice and aborted s */
+  if (n > 0) sp->copying = (size_t)n < WEFT__SPLICE_COPY_BELOW;
+  if (n == 0) {
+    sp->eof = true;
+    s->read_eof = true;
+  } else if (n < 0) {
+    if (n != WEFT_EAGAIN && n != WEFT_EINTR) close_now(s, (int)n);
+    return;
+  }
+  if (!to->want_write && (!copied || n == 0)) flush(to); /* a copy is flushed with the turn */
+  if (s->fd_closed) return;
+  update_interest(s);
+  if (s->read_eof && s->shut_done) maybe_finish(s);
+}
+
 static void on_io(weft__io *io, unsigned revents) {
   stream *s = (stream *)((char *)io - offsetof(stream, io));
-  if ((revents & WEFT__READ) && !s->base.reading_paused && !s->read_eof && !s->base.closing) do_read(s);
+  if ((revents & WEFT__READ) && !s->base.reading_paused && !s->read_eof && !s->base.closing) {
+    if (s->splice_out) splice_read(s);
+    else do_read(s);
+  }
   if (s->fd_closed) return;
   if ((revents & WEFT__WRITE) && s->want_write) flush(s);
 }
@@ -176,7 +296,7 @@ static int queue_output(stream *s, const struct iovec *iov, int iovcnt, size_t t
 
 static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size_t total) {
   stream *s = (stream *)t;
-  if (s->out.len > 0 || total < DIRECT_WRITE_MIN || iovcnt > MAX_IOV)
+  if (has_output(s) || total < DIRECT_WRITE_MIN || iovcnt > MAX_IOV)
     return queue_output(s, iov, iovcnt, total);
   ssize_t w = send_iov(s->io.fd, iov, iovcnt);
   if (w < 0) {
@@ -206,7 +326,7 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
 static void st_lose(weft_transport *t) {
   stream *s = (stream *)t;
   update_interest(s); /* stop reading, as Twisted's loseConnection does */
-  if (s->out.len == 0) close_now(s, WEFT_REASON_CLEAN);
+  if (!has_output(s)) close_now(s, WEFT_REASON_CLEAN);
   /* otherwise flush() closes once the queue is empty */
 }
 
@@ -218,13 +338,29 @@ static void st_abort(weft_transport *t) {
 
 static int st_shutdown_write(weft_transport *t) {
   stream *s = (stream *)t;
-  if (s->out.len == 0) weft__flush_queue(t->r, &s->flush_task);
+  if (!has_output(s)) weft__flush_queue(t->r, &s->flush_task);
   return 0;
 }
 
 static void st_set_reading(weft_transport *t, bool on) {
   (void)on; /* the wanted state is in t->reading_paused */
   update_interest((stream *)t);
+}
+
+static int st_splice_to(weft_transport *ft, weft_transport *tt) {
+  stream *from = (stream *)ft, *to = (stream *)tt;
+  if (tt->ops != ft->ops) return WEFT_ENOTSUP;
+  if (from->read_eof) return WEFT_ECLOSED;
+  if (from->splice_out || to->splice_in) return WEFT_EBUSY;
+  weft__splice *sp;
+  int rc = weft__splice_new(&sp);
+  if (rc) return rc;
+  sp->from = ft;
+  sp->to = tt;
+  from->splice_out = sp;
+  to->splice_in = sp;
+  update_interest(from);
+  return 0;
 }
 
 static int st_get_peer(weft_transport *t, weft_address *out) {
@@ -265,6 +401,7 @@ static const weft__transport_ops stream_ops = {
     .get_peer = st_get_peer,
     .get_host = st_get_host,
     .set_option = st_set_option,
+    .splice_to = st_splice_to,
 };
 
 int weft__stream_start(weft_reactor *r, int fd, weft__stream_kind kind, const weft_factory *f,

@@ -112,6 +112,13 @@ int weft_transport_set_keepalive(weft_transport *t, bool on) {
   return t->ops->set_option ? t->ops->set_option(t, WEFT__OPT_KEEPALIVE, on) : WEFT_ENOTSUP;
 }
 
+int weft_transport_splice_to(weft_transport *from, weft_transport *to) {
+  if (!from || !to) return WEFT_EINVAL;
+  if (!from->ops->splice_to) return WEFT_ENOTSUP;
+  if (from->closing || to->closing || to->write_shut) return WEFT_ECLOSED;
+  return from->ops->splice_to(from, to);
+}
+
 size_t weft_transport_buffered(const weft_transport *t) { return t->buffered; }
 
 int weft_transport_set_water_marks(weft_transport *t, size_t high, size_t low) {

@@ -17,6 +17,8 @@ typedef struct weft__transport_ops {
   int (*get_peer)(weft_transport *t, weft_address *out);
   int (*get_host)(weft_transport *t, weft_address *out);
   int (*set_option)(weft_transport *t, int option, bool on); /* WEFT__OPT_* */
+  /* weft_transport_splice_to (NULL: WEFT_ENOTSUP); the common code has checked closing states. */
+  int (*splice_to)(weft_transport *from, weft_transport *to);
 } weft__transport_ops;
 
 enum { WEFT__OPT_NODELAY = 1, WEFT__OPT_KEEPALIVE = 2 };

@@ -2,12 +2,15 @@
  *
  * Each accepted connection ("in") gets an outgoing one ("out") through the --to client endpoint
  * (weft_client_endpoint_connect, whose Deferred reports a failure); reading "in" is paused
- * until "out" is up, so nothing is buffered meanwhile. Then each side's transport, as a producer,
- * is registered with the other side as its consumer: when one peer reads slowly, its transport's
- * queue passes the high-water mark and reading on the other side pauses, so memory stays bounded
- * by the water marks in both directions. An end of input on one side shuts the other's write
- * side (half-close); each transport closes itself once both of its directions are done. An error
- * on either side aborts the other. */
+ * until "out" is up, so nothing is buffered meanwhile. Then each direction is spliced
+ * (weft_transport_splice_to): the bytes go from socket to socket inside the kernel, through a
+ * pipe that bounds what waits for a slow reader. Where splicing is not possible (TLS on either
+ * side, not plain sockets, no splice on the system) the direction is copied instead: each side's
+ * transport, as a producer, is registered with the other side as its consumer, so when one peer
+ * reads slowly, its transport's queue passes the high-water mark and reading on the other side
+ * pauses. Either way memory stays bounded in both directions. An end of input on one side shuts
+ * the other's write side (half-close); each transport closes itself once both of its directions
+ * are done. An error on either side aborts the other. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdlib.h>
@@ -63,16 +66,23 @@ static void side_lost(weft_transport **self, weft_transport *other, int reason) 
   if (other && reason != WEFT_REASON_CLEAN) weft_transport_abort_connection(other);
 }
 
+/* Forwards what "from" reads to "to": in the kernel when both can splice, else (WEFT_ENOTSUP, or
+ * no descriptor left for the pipe) by copying in data_received with "from" registered as "to"'s
+ * producer. A splice passes the end of input on itself: read_connection_lost then never comes. */
+static void couple(weft_transport *from, weft_transport *to) {
+  if (weft_transport_splice_to(from, to) == 0) return;
+  weft_producer p;
+  weft_transport_as_producer(from, &p);
+  weft_transport_register_producer(to, &p, true);
+}
+
 /* ---- the outgoing side ---- */
 
 static void out_made(weft_transport *t, void *user) {
   pf_session *s = user;
   s->out = t;
-  weft_producer p;
-  weft_transport_as_producer(s->in, &p);
-  weft_transport_register_producer(t, &p, true);
-  weft_transport_as_producer(t, &p);
-  weft_transport_register_producer(s->in, &p, true);
+  couple(s->in, t);
+  couple(t, s->in);
   weft_transport_resume_reading(s->in);
   weft_log_emit(session_log(s), WEFT_LOG_DEBUG, s->target->app->ns, "connection from {peer} forwarded to {to}",
                 WEFT_LOG_STR("peer", s->peer), WEFT_LOG_STR("to", s->target->to_text), WEFT_LOG_END);
