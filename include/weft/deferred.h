@@ -61,6 +61,9 @@ typedef struct weft_value {
   void (*destroy)(void *p); /* for WEFT_VALUE_PTR */
 } weft_value;
 
+/* Constructors of results: nothing, an integer, a static or borrowed string (never freed), a
+ * pointer freed with destroy (may be NULL) by its last holder, a Failure (takes the caller's
+ * reference), a Deferred to chain (only as a callback's return value; takes the reference). */
 static inline weft_value weft_none(void) { return (weft_value){.kind = WEFT_VALUE_NONE}; }
 static inline weft_value weft_int(int64_t i) { return (weft_value){.kind = WEFT_VALUE_INT, .v.i = i}; }
 static inline weft_value weft_str(const char *s) { return (weft_value){.kind = WEFT_VALUE_STR, .v.s = s}; }
@@ -69,6 +72,7 @@ static inline weft_value weft_ptr(void *p, void (*destroy)(void *)) {
 }
 static inline weft_value weft_failed(weft_failure *f) { return (weft_value){.kind = WEFT_VALUE_FAILURE, .v.f = f}; }
 static inline weft_value weft_chain(weft_deferred *d) { return (weft_value){.kind = WEFT_VALUE_DEFERRED, .v.d = d}; }
+/* True if v is a Failure. */
 static inline bool weft_value_is_failure(weft_value v) { return v.kind == WEFT_VALUE_FAILURE; }
 
 /* Twisted's Failure.trap for an errback: true if v is a Failure of domain with code (or any code

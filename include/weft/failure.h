@@ -73,6 +73,7 @@ weft_failure *weft_failure_set_cause(weft_failure *f, weft_failure *cause);
  * on the static out-of-memory Failure or NULL (then data is destroyed at once). */
 void weft_failure_set_data(weft_failure *f, void *data, void (*destroy)(void *));
 
+/* Accessors; the strings and the cause are borrowed for as long as f lives. */
 const char *weft_failure_domain(const weft_failure *f);
 int weft_failure_code(const weft_failure *f);
 const char *weft_failure_message(const weft_failure *f); /* never NULL ("" when none) */

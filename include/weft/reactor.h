@@ -145,6 +145,7 @@ int weft_looping_call_start(weft_looping_call *lc, double interval, bool now);
 /* Stops it (safe inside fn). Returns 0 or WEFT_EALREADY if it was not running. */
 int weft_looping_call_stop(weft_looping_call *lc);
 
+/* True between a successful start and stop. */
 bool weft_looping_call_running(const weft_looping_call *lc);
 
 /* Stops and frees it; safe inside fn (freed after fn returns). */

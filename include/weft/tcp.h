@@ -68,6 +68,7 @@ typedef struct weft_connect_options {
   const weft_address *bind_address; /* local address to bind first, or NULL */
 } weft_connect_options;
 
+/* Fills the defaults (30 s timeout, no bind address). */
 void weft_connect_options_init(weft_connect_options *o);
 
 /* Connects to an IP address without blocking. On success f->build_protocol and connection_made
