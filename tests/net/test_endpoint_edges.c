@@ -110,7 +110,43 @@ static void test_tls_by_name_cancelled(void) {
   close(s);
 }
 
+/* A verification failure's message gives this connection's detail (why the certificate was
+ * refused), not what another TLS connection of the thread failed with in the meantime: here the
+ * server's side of the same connection, failing on the client's alert. */
+static void test_tls_failure_detail_is_its_own(void) {
+  test_pki pki;
+  pki_make(&pki);
+  weft_reactor *r;
+  REQUIRE(weft_reactor_new(&r, NULL) == 0);
+  echo_server es = {0};
+  weft_factory sf = echo_factory(&es);
+  char desc[512], cdesc[512];
+  snprintf(desc, sizeof desc, "ssl:0:privateKey=%s:certKey=%s:interface=127.0.0.1", pki.self_key, pki.self);
+  weft_listening_port *p = listen_on(r, desc, &sf);
+  REQUIRE(p != NULL);
+  snprintf(cdesc, sizeof cdesc, "tls:host=127.0.0.1:port=%d:trustRoots=%s:timeout=5", port_of(p), pki.ca);
+  for (int i = 0; i < 3; i++) {
+    client c = {0};
+    weft_factory cf = client_factory(&c);
+    weft_deferred *d = start_connect(r, cdesc, &cf);
+    for (int k = 0; k < 500 && !weft_deferred_called(d); k++) weft_reactor_iterate(r, 0.01);
+    char why[512];
+    weft_failure *fl = weft_failure_result_of(d, WEFT_FAILURE_DOMAIN, WEFT_ETLSUNKNOWNCA, why, sizeof why);
+    if (!fl) CHECK_FAIL_("%s", why);
+    else if (!strstr(weft_failure_message(fl), "self-signed certificate"))
+      CHECK_FAIL_("attempt %d: no verification detail in: %s", i, weft_failure_message(fl));
+    weft_failure_unref(fl);
+    weft_deferred_unref(d);
+    for (int k = 0; k < 20; k++) weft_reactor_iterate(r, 0.01); /* the server's side ends too */
+  }
+  weft_listening_port_close(p);
+  for (int k = 0; k < 100 && es.lost < es.made; k++) weft_reactor_iterate(r, 0.01);
+  close_reactor(r);
+  pki_remove(&pki);
+}
+
 int main(void) {
+  RUN(test_tls_failure_detail_is_its_own);
   RUN(test_tls_by_name);
   RUN(test_tls_by_name_cancelled);
   return CHECK_DONE();
