@@ -252,16 +252,18 @@ static int attempt_build(void *user, const weft_address *peer, weft_protocol *ou
   return 0;
 }
 
-/* The Happy Eyeballs connect is over. On success the attempt has already handed the connection
- * over (a is gone); otherwise its failure (every address tried, or the cancel) fails the attempt. */
+/* The Happy Eyeballs connect is over. On success a plain attempt has already handed the
+ * connection over (a is gone), while a TLS attempt only has its TCP connection: its handshake goes
+ * on, and a cancel now ends the connection (lower_t). Otherwise the failure (every address tried,
+ * or the cancel) fails the attempt. */
 static weft_value name_settled(weft_value v, void *arg) {
   name_link *l = arg;
   attempt *a = l->a;
-  if (a) {
+  if (a && !weft_value_is_failure(v)) {
+    a->name = NULL;
+  } else if (a) {
     weft_deferred *d = a->d;
-    bool failed = weft_value_is_failure(v);
-    weft_deferred_errback(d, attempt_failure(a, failed ? weft_failure_code(v.v.f) : WEFT_ECANCELED,
-                                             failed ? weft_failure_message(v.v.f) : NULL));
+    weft_deferred_errback(d, attempt_failure(a, weft_failure_code(v.v.f), weft_failure_message(v.v.f)));
     attempt_free(a);
     weft_deferred_unref(d);
   }

@@ -517,6 +517,9 @@ static void on_lower_lost(weft_transport *lt, int reason, void *user) {
   (void)lt;
   tls_conn *c = user;
   int why = final_reason(c, reason);
+  /* the thread's text may be another connection's by now (failed since, e.g. the peer's side
+   * failing on our alert): what hears this loss reads ours */
+  if (c->error) weft__tls_set_error_text(c->error);
   if (c->base.r) {
     weft__task_cancel(c->base.r, &c->flush_task);
     weft__task_cancel(c->base.r, &c->read_task);
