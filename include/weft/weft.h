@@ -12,6 +12,7 @@
 #include "weft/failure.h"
 #include "weft/hostname.h"
 #include "weft/http.h"
+#include "weft/http_router.h"
 #include "weft/log.h"
 #include "weft/process.h"
 #include "weft/protocol.h"

@@ -1,0 +1,620 @@
+/* http_router.c: routes, mounted sub-routers, resource trees and virtual hosts over the HTTP
+ * server (Klein's app.route, twisted.web.resource.Resource and twisted.web.vhost.NameVirtualHost). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/errors.h"
+#include "weft/http_router.h"
+
+enum { CONV_LIT, CONV_INT, CONV_STR, CONV_PATH };
+enum { E_ROUTE, E_MOUNT, E_RESOURCE };
+enum { MAX_SEGMENTS = 64, MAX_ALLOW = 32, MAX_DEPTH = 32 };
+
+typedef struct pseg {
+  int conv;
+  char *text; /* the literal, or the parameter's name */
+  size_t len;
+} pseg;
+
+typedef struct entry {
+  int kind;
+  pseg *segs;
+  size_t nsegs;
+  char **methods; /* NULL with any set: every method */
+  size_t nmethods;
+  bool any;
+  weft_http_route_fn fn;
+  void *user;
+  char *prefix; /* mounts: without a trailing '/', "" for the root */
+  size_t prefix_len;
+  weft_http_router *sub;
+  weft_http_resource *res;
+} entry;
+
+struct weft_http_router {
+  entry *e;
+  size_t n, cap;
+};
+
+typedef struct param {
+  const char *name;
+  const char *p;
+  size_t len;
+  int64_t i;
+  bool is_int;
+} param;
+
+struct weft_http_match {
+  size_t nparams, nsegs;
+  param params[WEFT_HTTP_ROUTE_MAX_PARAMS];
+  const char *seg_p[MAX_SEGMENTS];
+  size_t seg_len[MAX_SEGMENTS];
+  const char *rest;
+  size_t rest_len;
+};
+
+/* Methods of the routes whose path matched, for the 405's Allow header. */
+typedef struct allow {
+  const char *m[MAX_ALLOW];
+  size_t len[MAX_ALLOW];
+  size_t n;
+} allow;
+
+typedef struct kid {
+  char *name;
+  weft_http_resource *res;
+} kid;
+
+typedef struct renderer {
+  char *method;
+  weft_http_render_fn fn;
+} renderer;
+
+struct weft_http_resource {
+  void *user;
+  kid *kids;
+  size_t nkids, kcap;
+  renderer *r;
+  size_t nr;
+  weft_http_get_child_fn get_child;
+  bool leaf, owned;
+};
+
+typedef struct vhost {
+  char *host;
+  weft_http_router *rt;
+} vhost;
+
+struct weft_http_vhosts {
+  vhost *v;
+  size_t n;
+  weft_http_router *dflt;
+};
+
+static char *dup_n(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+static bool slice_eq(const char *a, size_t alen, const char *b) { return strlen(b) == alen && memcmp(a, b, alen) == 0; }
+
+/* ---- the match ---- */
+
+static const param *find_param(const weft_http_match *m, const char *name) {
+  for (size_t i = 0; i < m->nparams; i++)
+    if (strcmp(m->params[i].name, name) == 0) return &m->params[i];
+  return NULL;
+}
+
+int weft_http_route_param_int(const weft_http_match *m, const char *name, int64_t *v) {
+  const param *p = find_param(m, name);
+  if (!p) return WEFT_ENOENT;
+  if (!p->is_int) return WEFT_EINVAL;
+  *v = p->i;
+  return 0;
+}
+
+int weft_http_route_param_str(const weft_http_match *m, const char *name, const char **p, size_t *len) {
+  const param *q = find_param(m, name);
+  if (!q) return WEFT_ENOENT;
+  *p = q->p;
+  *len = q->len;
+  return 0;
+}
+
+size_t weft_http_match_segment_count(const weft_http_match *m) { return m->nsegs; }
+
+int weft_http_match_segment(const weft_http_match *m, size_t i, const char **p, size_t *len) {
+  if (i >= m->nsegs) return WEFT_ERANGE;
+  *p = m->seg_p[i];
+  *len = m->seg_len[i];
+  return 0;
+}
+
+const char *weft_http_match_rest(const weft_http_match *m, size_t *len) {
+  *len = m->rest_len;
+  return m->rest ? m->rest : "";
+}
+
+/* ---- 404 and 405 ---- */
+
+static void allow_add(allow *a, const char *m, size_t len) {
+  for (size_t i = 0; i < a->n; i++)
+    if (a->len[i] == len && memcmp(a->m[i], m, len) == 0) return;
+  if (a->n == MAX_ALLOW) return;
+  a->m[a->n] = m;
+  a->len[a->n++] = len;
+}
+
+static void answer_not_found(weft_http_request *req) {
+  static const char body[] = "Not Found\n";
+  static const weft_http_header ct = {"Content-Type", "text/plain; charset=utf-8"};
+  weft_http_respond(req, 404, &ct, 1, body, sizeof body - 1);
+}
+
+static void answer_not_allowed(weft_http_request *req, const allow *a) {
+  static const char body[] = "Method Not Allowed\n";
+  char list[MAX_ALLOW * 24];
+  size_t n = 0;
+  for (size_t i = 0; i < a->n && n + a->len[i] + 3 < sizeof list; i++) {
+    if (i) list[n++] = ',', list[n++] = ' ';
+    memcpy(list + n, a->m[i], a->len[i]);
+    n += a->len[i];
+  }
+  list[n] = '\0';
+  weft_http_header h[] = {{"Content-Type", "text/plain; charset=utf-8"}, {"Allow", list}};
+  weft_http_respond(req, 405, h, 2, body, sizeof body - 1);
+}
+
+/* ---- patterns ---- */
+
+static void entry_clear(entry *e) {
+  for (size_t i = 0; i < e->nsegs; i++) free(e->segs[i].text);
+  free(e->segs);
+  for (size_t i = 0; i < e->nmethods; i++) free(e->methods[i]);
+  free(e->methods);
+  free(e->prefix);
+}
+
+/* Parses one pattern segment (between slashes) into s. */
+static int parse_seg(const char *p, size_t n, pseg *s) {
+  s->conv = CONV_LIT;
+  const char *name = p;
+  size_t nlen = n;
+  if (n > 0 && p[0] == '<') {
+    if (n < 3 || p[n - 1] != '>') return WEFT_EINVAL;
+    name = p + 1;
+    nlen = n - 2;
+    const char *colon = memchr(name, ':', nlen);
+    s->conv = CONV_STR;
+    if (colon) {
+      size_t tl = (size_t)(colon - name);
+      if (tl == 3 && memcmp(name, "int", 3) == 0) s->conv = CONV_INT;
+      else if (tl == 4 && memcmp(name, "path", 4) == 0) s->conv = CONV_PATH;
+      else if (!(tl == 6 && memcmp(name, "string", 6) == 0)) return WEFT_EINVAL;
+      nlen -= tl + 1;
+      name = colon + 1;
+    }
+    if (nlen == 0 || memchr(name, '<', nlen) || memchr(name, '>', nlen) || memchr(name, ':', nlen)) return WEFT_EINVAL;
+  } else if (memchr(p, '<', n) || memchr(p, '>', n)) {
+    return WEFT_EINVAL;
+  }
+  s->text = dup_n(name, nlen);
+  s->len = nlen;
+  return s->text ? 0 : WEFT_ENOMEM;
+}
+
+static int parse_pattern(entry *e, const char *pattern) {
+  if (pattern[0] != '/') return WEFT_EINVAL;
+  size_t count = 1, nparams = 0;
+  for (const char *q = pattern + 1; *q; q++) count += *q == '/';
+  e->segs = calloc(count, sizeof *e->segs);
+  if (!e->segs) return WEFT_ENOMEM;
+  const char *p = pattern + 1;
+  for (size_t i = 0; i < count; i++) {
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    int rc = parse_seg(p, n, &e->segs[i]);
+    if (rc) return rc;
+    e->nsegs++;
+    pseg *s = &e->segs[i];
+    if (s->conv != CONV_LIT) {
+      if (nparams == WEFT_HTTP_ROUTE_MAX_PARAMS || (s->conv == CONV_PATH && i + 1 != count)) return WEFT_EINVAL;
+      for (size_t j = 0; j < i; j++)
+        if (e->segs[j].conv != CONV_LIT && strcmp(e->segs[j].text, s->text) == 0) return WEFT_EINVAL;
+      nparams++;
+    }
+    p += n + 1;
+  }
+  return 0;
+}
+
+static int parse_methods(entry *e, const char *methods) {
+  if (!methods || strcmp(methods, "*") == 0) {
+    e->any = true;
+    return 0;
+  }
+  size_t count = 1;
+  for (const char *q = methods; *q; q++) count += *q == ',';
+  e->methods = calloc(count, sizeof *e->methods);
+  if (!e->methods) return WEFT_ENOMEM;
+  for (const char *p = methods;;) {
+    const char *end = strchr(p, ',');
+    if (!end) end = p + strlen(p);
+    const char *a = p, *b = end;
+    while (a < b && *a == ' ') a++;
+    while (b > a && b[-1] == ' ') b--;
+    if (a == b) return WEFT_EINVAL;
+    if (!(e->methods[e->nmethods] = dup_n(a, (size_t)(b - a)))) return WEFT_ENOMEM;
+    e->nmethods++;
+    if (!*end) break;
+    p = end + 1;
+  }
+  return 0;
+}
+
+/* ---- routers ---- */
+
+int weft_http_router_new(weft_http_router **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? 0 : WEFT_ENOMEM;
+}
+
+void weft_http_router_free(weft_http_router *rt) {
+  if (!rt) return;
+  for (size_t i = 0; i < rt->n; i++) entry_clear(&rt->e[i]);
+  free(rt->e);
+  free(rt);
+}
+
+static int push_entry(weft_http_router *rt, entry *e) {
+  if (rt->n == rt->cap) {
+    size_t cap = rt->cap ? rt->cap * 2 : 8;
+    entry *ne = realloc(rt->e, cap * sizeof *ne);
+    if (!ne) return WEFT_ENOMEM;
+    rt->e = ne;
+    rt->cap = cap;
+  }
+  rt->e[rt->n++] = *e;
+  return 0;
+}
+
+int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
+                         void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  entry e = {.kind = E_ROUTE, .fn = fn, .user = user};
+  int rc = parse_pattern(&e, pattern);
+  if (!rc) rc = parse_methods(&e, methods);
+  if (!rc) rc = push_entry(rt, &e);
+  if (rc) entry_clear(&e);
+  return rc;
+}
+
+static int add_mount(weft_http_router *rt, const char *prefix, int kind, weft_http_router *sub,
+                     weft_http_resource *res) {
+  if (!prefix || (prefix[0] != '/' && prefix[0] != '\0') || sub == rt) return WEFT_EINVAL;
+  size_t n = strlen(prefix);
+  while (n > 0 && prefix[n - 1] == '/') n--;
+  entry e = {.kind = kind, .sub = sub, .res = res, .prefix_len = n};
+  if (!(e.prefix = dup_n(prefix, n))) return WEFT_ENOMEM;
+  int rc = push_entry(rt, &e);
+  if (rc) entry_clear(&e);
+  return rc;
+}
+
+int weft_http_router_mount(weft_http_router *rt, const char *prefix, weft_http_router *sub) {
+  if (!sub) return WEFT_EINVAL;
+  return add_mount(rt, prefix, E_MOUNT, sub, NULL);
+}
+
+int weft_http_router_mount_resource(weft_http_router *rt, const char *prefix, weft_http_resource *res) {
+  if (!res) return WEFT_EINVAL;
+  return add_mount(rt, prefix, E_RESOURCE, NULL, res);
+}
+
+/* Converts one path segment for an <int:> parameter: an optional '-', digits, within int64_t. */
+static bool parse_int(const char *p, size_t n, int64_t *out) {
+  bool neg = n > 0 && p[0] == '-';
+  size_t i = neg ? 1 : 0;
+  if (i == n) return false;
+  uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+  for (; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9') return false;
+    unsigned d = (unsigned)(p[i] - '0');
+    if (v > (limit - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+  return true;
+}
+
+/* Matches path against e's pattern, appending its parameters to m (left as found on no match). */
+static bool match_pattern(const entry *e, const char *path, size_t len, weft_http_match *m) {
+  if (len == 0 || path[0] != '/') return false;
+  size_t base = m->nparams, pos = 1;
+  for (size_t i = 0; i < e->nsegs; i++) {
+    const pseg *s = &e->segs[i];
+    const char *seg = path + pos;
+    size_t n;
+    if (s->conv == CONV_PATH) {
+      n = len - pos;
+    } else {
+      const char *slash = memchr(seg, '/', len - pos);
+      n = slash ? (size_t)(slash - seg) : len - pos;
+      bool last = i + 1 == e->nsegs;
+      if (last != (slash == NULL)) goto fail;
+    }
+    if (s->conv == CONV_LIT) {
+      if (n != s->len || memcmp(seg, s->text, n) != 0) goto fail;
+    } else {
+      param *p = &m->params[m->nparams];
+      *p = (param){.name = s->text, .p = seg, .len = n};
+      if (n == 0) goto fail;
+      if (s->conv == CONV_INT && !(p->is_int = parse_int(seg, n, &p->i))) goto fail;
+      m->nparams++;
+    }
+    pos += n + 1;
+  }
+  return true;
+fail:
+  m->nparams = base;
+  return false;
+}
+
+static bool method_matches(const entry *e, const char *m, size_t len, allow *a) {
+  if (e->any) return true;
+  bool head = slice_eq(m, len, "HEAD");
+  for (size_t i = 0; i < e->nmethods; i++)
+    if (slice_eq(m, len, e->methods[i]) || (head && strcmp(e->methods[i], "GET") == 0)) return true;
+  for (size_t i = 0; i < e->nmethods; i++) {
+    allow_add(a, e->methods[i], strlen(e->methods[i]));
+    if (strcmp(e->methods[i], "GET") == 0) allow_add(a, "HEAD", 4);
+  }
+  return false;
+}
+
+static bool resource_route(weft_http_resource *res, weft_http_request *req, const char *path, size_t len,
+                           weft_http_match *m, allow *a);
+
+/* Tries rt's entries in order on path; true once one has taken req. */
+static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const char *path, size_t len,
+                            weft_http_match *m, allow *a, int depth) {
+  size_t mlen;
+  const char *method = weft_http_request_method(req, &mlen);
+  if (depth > MAX_DEPTH) return false;
+  for (size_t i = 0; i < rt->n; i++) {
+    entry *e = &rt->e[i];
+    if (e->kind == E_ROUTE) {
+      size_t base = m->nparams;
+      if (!match_pattern(e, path, len, m)) continue;
+      if (method_matches(e, method, mlen, a)) {
+        e->fn(req, m, e->user);
+        return true;
+      }
+      m->nparams = base;
+      continue;
+    }
+    if (len < e->prefix_len || memcmp(path, e->prefix, e->prefix_len) != 0) continue;
+    const char *sub = path + e->prefix_len;
+    size_t sublen = len - e->prefix_len;
+    if (sublen == 0) sub = "/", sublen = 1;
+    else if (sub[0] != '/') continue;
+    if (e->kind == E_MOUNT ? router_dispatch(e->sub, req, sub, sublen, m, a, depth + 1)
+                           : resource_route(e->res, req, sub, sublen, m, a))
+      return true;
+  }
+  return false;
+}
+
+void weft_http_router_route(weft_http_router *rt, weft_http_request *req) {
+  weft_http_match m = {0};
+  allow a = {.n = 0};
+  size_t len;
+  const char *path = weft_http_request_path(req, &len);
+  if (router_dispatch(rt, req, path, len, &m, &a, 0)) return;
+  if (a.n) answer_not_allowed(req, &a);
+  else answer_not_found(req);
+}
+
+static void router_handler(weft_http_request *req, void *user) { weft_http_router_route(user, req); }
+
+weft_http_handler_binding weft_http_router_handler(weft_http_router *rt) {
+  return (weft_http_handler_binding){router_handler, rt};
+}
+
+/* ---- resource trees ---- */
+
+int weft_http_resource_new(weft_http_resource **out, void *user) {
+  *out = calloc(1, sizeof **out);
+  if (!*out) return WEFT_ENOMEM;
+  (*out)->user = user;
+  return 0;
+}
+
+void weft_http_resource_free(weft_http_resource *res) {
+  if (!res) return;
+  for (size_t i = 0; i < res->nkids; i++) {
+    free(res->kids[i].name);
+    weft_http_resource_free(res->kids[i].res);
+  }
+  free(res->kids);
+  for (size_t i = 0; i < res->nr; i++) free(res->r[i].method);
+  free(res->r);
+  free(res);
+}
+
+static weft_http_resource *static_child(const weft_http_resource *res, const char *seg, size_t len) {
+  for (size_t i = 0; i < res->nkids; i++)
+    if (slice_eq(seg, len, res->kids[i].name)) return res->kids[i].res;
+  return NULL;
+}
+
+int weft_http_resource_put_child(weft_http_resource *parent, const char *segment, weft_http_resource *child) {
+  if (!segment || !child || child == parent || child->owned || strchr(segment, '/')) return WEFT_EINVAL;
+  for (size_t i = 0; i < parent->nkids; i++) {
+    if (strcmp(parent->kids[i].name, segment) != 0) continue;
+    weft_http_resource_free(parent->kids[i].res);
+    parent->kids[i].res = child;
+    child->owned = true;
+    return 0;
+  }
+  if (parent->nkids == parent->kcap) {
+    size_t cap = parent->kcap ? parent->kcap * 2 : 4;
+    kid *k = realloc(parent->kids, cap * sizeof *k);
+    if (!k) return WEFT_ENOMEM;
+    parent->kids = k;
+    parent->kcap = cap;
+  }
+  char *name = dup_n(segment, strlen(segment));
+  if (!name) return WEFT_ENOMEM;
+  parent->kids[parent->nkids++] = (kid){name, child};
+  child->owned = true;
+  return 0;
+}
+
+void weft_http_resource_set_get_child(weft_http_resource *res, weft_http_get_child_fn fn) { res->get_child = fn; }
+
+void weft_http_resource_set_leaf(weft_http_resource *res, bool leaf) { res->leaf = leaf; }
+
+void *weft_http_resource_user(const weft_http_resource *res) { return res->user; }
+
+int weft_http_resource_set_render(weft_http_resource *res, const char *method, weft_http_render_fn fn) {
+  if (!method || !*method || !fn) return WEFT_EINVAL;
+  for (size_t i = 0; i < res->nr; i++) {
+    if (strcmp(res->r[i].method, method) != 0) continue;
+    res->r[i].fn = fn;
+    return 0;
+  }
+  renderer *r = realloc(res->r, (res->nr + 1) * sizeof *r);
+  if (!r) return WEFT_ENOMEM;
+  res->r = r;
+  if (!(r[res->nr].method = dup_n(method, strlen(method)))) return WEFT_ENOMEM;
+  r[res->nr++].fn = fn;
+  return 0;
+}
+
+static weft_http_render_fn find_renderer(const weft_http_resource *res, const char *m, size_t len) {
+  for (size_t i = 0; i < res->nr; i++)
+    if (slice_eq(m, len, res->r[i].method)) return res->r[i].fn;
+  if (slice_eq(m, len, "HEAD")) return find_renderer(res, "GET", 3);
+  return NULL;
+}
+
+/* Renders res for req, or lists its methods in a (405) or reports nothing to render (404). */
+static bool render(weft_http_resource *res, weft_http_request *req, weft_http_match *m, allow *a) {
+  size_t mlen;
+  const char *method = weft_http_request_method(req, &mlen);
+  weft_http_render_fn fn = find_renderer(res, method, mlen);
+  if (fn) {
+    fn(req, res, m, res->user);
+    return true;
+  }
+  for (size_t i = 0; i < res->nr; i++) allow_add(a, res->r[i].method, strlen(res->r[i].method));
+  if (find_renderer(res, "GET", 3)) allow_add(a, "HEAD", 4);
+  return false;
+}
+
+/* Walks from res down path ("/a/b"), one segment at a time (Twisted's getChildWithDefault). */
+static bool resource_route(weft_http_resource *res, weft_http_request *req, const char *path, size_t len,
+                           weft_http_match *m, allow *a) {
+  if (len == 0 || path[0] != '/') return false;
+  size_t pos = 1;
+  m->nsegs = 0;
+  m->rest = NULL;
+  m->rest_len = 0;
+  while (!res->leaf) {
+    const char *seg = path + pos;
+    const char *slash = memchr(seg, '/', len - pos);
+    size_t n = slash ? (size_t)(slash - seg) : len - pos;
+    weft_http_resource *next = static_child(res, seg, n);
+    /* A trailing slash with no "" child renders the resource it follows. */
+    if (!next && n == 0 && !slash) break;
+    if (!next && res->get_child) next = res->get_child(res, seg, n, req, res->user);
+    if (!next || m->nsegs == MAX_SEGMENTS) return false;
+    m->seg_p[m->nsegs] = seg;
+    m->seg_len[m->nsegs++] = n;
+    res = next;
+    if (!slash) {
+      pos = len;
+      break;
+    }
+    pos += n + 1;
+  }
+  if (res->leaf && pos < len) {
+    m->rest = path + pos;
+    m->rest_len = len - pos;
+  }
+  if (res->nr == 0) return false;
+  return render(res, req, m, a);
+}
+
+/* ---- virtual hosts ---- */
+
+int weft_http_vhosts_new(weft_http_vhosts **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? 0 : WEFT_ENOMEM;
+}
+
+void weft_http_vhosts_free(weft_http_vhosts *vh) {
+  if (!vh) return;
+  for (size_t i = 0; i < vh->n; i++) free(vh->v[i].host);
+  free(vh->v);
+  free(vh);
+}
+
+static bool ieq(const char *a, size_t alen, const char *b) {
+  if (strlen(b) != alen) return false;
+  for (size_t i = 0; i < alen; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+int weft_http_vhosts_add(weft_http_vhosts *vh, const char *host, weft_http_router *rt) {
+  if (!host || !*host || !rt) return WEFT_EINVAL;
+  for (size_t i = 0; i < vh->n; i++) {
+    if (!ieq(host, strlen(host), vh->v[i].host)) continue;
+    vh->v[i].rt = rt;
+    return 0;
+  }
+  vhost *v = realloc(vh->v, (vh->n + 1) * sizeof *v);
+  if (!v) return WEFT_ENOMEM;
+  vh->v = v;
+  if (!(v[vh->n].host = dup_n(host, strlen(host)))) return WEFT_ENOMEM;
+  v[vh->n++].rt = rt;
+  return 0;
+}
+
+void weft_http_vhosts_set_default(weft_http_vhosts *vh, weft_http_router *rt) { vh->dflt = rt; }
+
+void weft_http_vhosts_route(weft_http_vhosts *vh, weft_http_request *req) {
+  size_t len = 0;
+  const char *host = weft_http_request_header(req, "Host", &len);
+  weft_http_router *rt = vh->dflt;
+  if (host) {
+    /* The port goes: after the closing bracket of an IPv6 literal, or from the first ':'. */
+    const char *end = host[0] == '[' ? memchr(host, ']', len) : NULL;
+    const char *colon = end ? NULL : memchr(host, ':', len);
+    if (end) len = (size_t)(end - host) + 1;
+    else if (colon) len = (size_t)(colon - host);
+    for (size_t i = 0; i < vh->n; i++)
+      if (ieq(host, len, vh->v[i].host)) {
+        rt = vh->v[i].rt;
+        break;
+      }
+  }
+  if (rt) weft_http_router_route(rt, req);
+  else answer_not_found(req);
+}
+
+static void vhosts_handler(weft_http_request *req, void *user) { weft_http_vhosts_route(user, req); }
+
+weft_http_handler_binding weft_http_vhosts_handler(weft_http_vhosts *vh) {
+  return (weft_http_handler_binding){vhosts_handler, vh};
+}
