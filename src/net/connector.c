@@ -16,6 +16,7 @@ struct weft_connector {
   weft__io io;
   weft__task finish_task; /* reports an outcome known at once (e.g. refused) */
   weft_delayed_call *timer;
+  weft_delayed_call *retry; /* a Unix connect that found the backlog full tries again */
   const weft_factory *f;
   weft_address to;
   int reason; /* for finish_task: 0 connected, else the failure */
@@ -29,6 +30,7 @@ void weft_connect_options_init(weft_connect_options *o) {
 static void finish(weft_connector *c, int reason) {
   weft_reactor *r = c->r;
   if (c->timer) weft_delayed_call_cancel(c->timer);
+  if (c->retry) weft_delayed_call_cancel(c->retry);
   weft__task_cancel(r, &c->finish_task);
   weft__io_stop(r, &c->io);
   const weft_factory *f = c->f;
@@ -45,12 +47,35 @@ static void finish(weft_connector *c, int reason) {
   if (f->connection_failed) f->connection_failed(f->user, reason);
 }
 
+static void on_writable(weft__io *io, unsigned revents);
+
+static void on_retry(void *arg) {
+  weft_connector *c = arg;
+  c->retry = NULL;
+  on_writable(&c->io, WEFT__WRITE);
+}
+
 static void on_writable(weft__io *io, unsigned revents) {
   weft_connector *c = (weft_connector *)((char *)io - offsetof(weft_connector, io));
   (void)revents;
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  weft_address peer;
+  peer.len = sizeof peer.u;
+  if (err == 0 && c->to.u.sa.sa_family == AF_UNIX && getpeername(io->fd, &peer.u.sa, &peer.len) < 0) {
+    /* A Unix connect that said EAGAIN (backlog full) is not in progress: the socket reports
+     * writable at once and never connects by itself. Try again, a little later while the backlog
+     * stays full, until connected, refused or timed out (Twisted's doConnect retries too). */
+    int rc = connect(io->fd, &c->to.u.sa, c->to.len) == 0 ? 0 : -errno;
+    if (rc == WEFT_EAGAIN || rc == WEFT_EINPROGRESS) {
+      weft__io_set(c->r, io, 0);
+      if ((c->retry = weft_reactor_call_later(c->r, 0.01, on_retry, c)) != NULL) return;
+      rc = WEFT_ENOMEM;
+    }
+    finish(c, rc == WEFT_EISCONN ? 0 : rc);
+    return;
+  }
   finish(c, -err);
 }
 
@@ -97,7 +122,8 @@ static int start(weft_connector **out, weft_reactor *r, const weft_address *to, 
   weft__handle_ref(r);
   int rc = connect(fd, &to->u.sa, to->len) == 0 ? 0 : -errno;
   if (rc == WEFT_EINPROGRESS || rc == WEFT_EAGAIN) {
-    /* Unix sockets say EAGAIN when the backlog is full; both mean "wait for writable" */
+    /* Unix sockets say EAGAIN when the backlog is full; both wait for writable (where a Unix
+     * socket that is not connected tries again: see on_writable) */
     if ((rc = weft__io_set(r, &c->io, WEFT__WRITE)) == 0 && o->timeout > 0 &&
         !(c->timer = weft_reactor_call_later(r, o->timeout, on_timeout, c)))
       rc = WEFT_ENOMEM;

@@ -307,7 +307,10 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
     w = 0;
   }
   size_t done = (size_t)w;
-  if (done == total) return 0;
+  if (done == total) {
+    weft__transport_buffer_changed(t); /* the queue stayed empty: a pull producer is due again */
+    return 0;
+  }
   /* queue what the kernel did not take */
   struct iovec rest[MAX_IOV];
   int k = 0;
