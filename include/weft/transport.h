@@ -45,9 +45,12 @@ int weft_transport_write(weft_transport *t, const void *buf, size_t len);
 /* Queues the iovcnt buffers in order, as one write. Same returns as weft_transport_write. */
 int weft_transport_writev(weft_transport *t, const struct iovec *iov, int iovcnt);
 
-/* Closes once everything queued is sent (Twisted's loseConnection); a registered streaming
- * producer is unregistered first, a pull producer is left to finish. connection_lost follows
- * with 0 (or an error if sending fails). Calling it again does nothing. Returns 0. */
+/* Closes once everything queued is sent (Twisted's loseConnection). From now on writes are
+ * refused, and a registered producer (push or pull) is no longer paused, resumed or asked for
+ * more; it gets stop_producing when the connection is gone (Twisted's connectionLost calling
+ * stopProducing), so a paused producer always learns that it will not be resumed.
+ * connection_lost follows with 0 (or an error if sending fails). Calling it again does nothing.
+ * Returns 0. */
 int weft_transport_lose_connection(weft_transport *t);
 
 /* Closes now, discarding queued output; connection_lost follows with WEFT_EABORTED (on the next

@@ -27,7 +27,7 @@ static void pull_more(weft__task *task) {
 }
 
 void weft__transport_buffer_changed(weft_transport *t) {
-  if (!t->has_producer) return;
+  if (!t->has_producer || t->closing) return;
   if (t->streaming) {
     if (!t->producer_paused && t->buffered > t->high_water) {
       t->producer_paused = true;
@@ -66,8 +66,8 @@ int weft_transport_writev(weft_transport *t, const struct iovec *iov, int iovcnt
 int weft_transport_lose_connection(weft_transport *t) {
   if (t->closing) return 0;
   t->closing = true;
-  /* a streaming producer would never finish on its own; a pull producer is left to finish */
-  if (t->has_producer && t->streaming) t->has_producer = false;
+  /* the producer stays registered but is no longer paused, resumed or asked for more (its writes
+   * would be refused); it gets stop_producing when the connection is gone, as in Twisted */
   t->ops->lose_connection(t);
   return 0;
 }
