@@ -92,10 +92,15 @@ static void report_unhandled(weft_deferred *d) {
                 WEFT_LOG_STR("failure", text), WEFT_LOG_END);
 }
 
+static weft_value fire_other(weft_value result, void *arg);
+
 void weft_deferred_unref(weft_deferred *d) {
   if (!d || --d->refs > 0) return;
   if (d->result.kind == WEFT_VALUE_FAILURE) report_unhandled(d);
   weft_value_release(d->result);
+  /* a chain_to step that will never run still holds its reference to the other Deferred */
+  for (size_t i = d->next; i < d->nsteps; i++)
+    if (d->steps[i].callback == fire_other) weft_deferred_unref(d->steps[i].callback_arg);
   /* unfired and forgotten by everyone: an outer Deferred cannot be waiting on us (it holds a
    * reference), so only our own inner one needs letting go */
   if (d->waiting_on) {
