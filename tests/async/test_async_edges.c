@@ -1,6 +1,10 @@
 /* Tests edge paths of the async layer (src/async/deferred.c): references that must still be let go
- * when a chain is abandoned before it runs. No reactor needed: Deferreds are plain objects. */
+ * when a chain is abandoned before it runs, and freeing or cancelling deep chains without deep
+ * recursion (on a coroutine's small stack too). */
+#include <stdlib.h>
+
 #include "check.h"
+#include "weft/coro.h"
 #include "weft/deferred.h"
 #include "weft/errors.h"
 
@@ -57,9 +61,66 @@ static void test_chain_to_fired_source_drops_once(void) {
   CHECK_INT(destroyed, 1);
 }
 
+/* ---- deep paused chains, freed or cancelled on a coroutine's 64 KiB stack ---- */
+
+#define DEEP 20000
+
+/* d[0] waits on d[1], which waits on d[2], ...; d[DEEP-1] never fires. Only d[0] is still held. */
+static weft_deferred *paused_chain(void) {
+  weft_deferred **d = malloc(DEEP * sizeof *d);
+  REQUIRE(d);
+  for (int i = 0; i < DEEP; i++) d[i] = weft_deferred_new(NULL);
+  for (int i = 0; i + 1 < DEEP; i++) weft_deferred_add_callback(d[i], return_inner, d[i + 1]);
+  for (int i = 0; i + 1 < DEEP; i++) weft_deferred_callback(d[i], weft_int(0));
+  weft_deferred *head = d[0];
+  for (int i = DEEP - 1; i > 0; i--) weft_deferred_unref(d[i]); /* each still held by its outer */
+  free(d);
+  return head;
+}
+
+static weft_value drop_chain(weft_coro *co, void *arg) {
+  (void)co;
+  weft_deferred_unref(arg); /* frees all DEEP Deferreds */
+  return weft_int(1);
+}
+
+static weft_value cancel_chain(weft_coro *co, void *arg) {
+  (void)co;
+  weft_deferred_cancel(arg); /* cancels d[DEEP-1]; its failure flows back out to d[0] */
+  return weft_int(1);
+}
+
+static void run_on_coro(weft_coro_fn fn, weft_deferred *chain) {
+  weft_reactor *r;
+  REQUIRE(weft_reactor_new(&r, NULL) == 0);
+  weft_deferred *done;
+  REQUIRE(weft_coro_start(&done, r, fn, chain, NULL) == 0);
+  CHECK(weft_deferred_called(done));
+  weft_deferred_unref(done);
+  CHECK_INT(weft_reactor_open_handles(r), 0);
+  CHECK_INT(weft_reactor_free(r), 0);
+}
+
+static void test_free_deep_paused_chain_on_small_stack(void) {
+  run_on_coro(drop_chain, paused_chain());
+}
+
+static void test_cancel_deep_paused_chain_on_small_stack(void) {
+  weft_deferred *head = paused_chain();
+  run_on_coro(cancel_chain, head);
+  CHECK(!weft_deferred_paused(head));
+  CHECK(weft_trap(weft_deferred_result(head), WEFT_FAILURE_DOMAIN, WEFT_ECANCELED));
+  weft_value v;
+  CHECK_INT(weft_deferred_take_result(head, &v), 0);
+  weft_value_release(v);
+  weft_deferred_unref(head);
+}
+
 int main(void) {
   RUN(test_chain_to_unfired_source_releases_target);
   RUN(test_chain_to_paused_source_releases_target);
   RUN(test_chain_to_fired_source_drops_once);
+  RUN(test_free_deep_paused_chain_on_small_stack);
+  RUN(test_cancel_deep_paused_chain_on_small_stack);
   return CHECK_DONE();
 }
