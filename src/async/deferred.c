@@ -97,15 +97,16 @@ static weft_value fire_other(weft_value result, void *arg);
 void weft_deferred_unref(weft_deferred *d) {
   /* a loop, not recursion: freeing the head of a deep paused chain frees every level in turn */
   while (d && --d->refs == 0) {
+    /* unfired and forgotten by everyone: an outer Deferred cannot be waiting on us (it holds a
+     * reference), so only our own inner one needs letting go; it forgets us first, so nothing
+     * run from the releases below can hand a result to us */
+    weft_deferred *inner = d->waiting_on;
+    if (inner) inner->resumes = NULL;
     if (d->result.kind == WEFT_VALUE_FAILURE) report_unhandled(d);
     weft_value_release(d->result);
     /* a chain_to step that will never run still holds its reference to the other Deferred */
     for (size_t i = d->next; i < d->nsteps; i++)
       if (d->steps[i].callback == fire_other) weft_deferred_unref(d->steps[i].callback_arg);
-    /* unfired and forgotten by everyone: an outer Deferred cannot be waiting on us (it holds a
-     * reference), so only our own inner one needs letting go */
-    weft_deferred *inner = d->waiting_on;
-    if (inner) inner->resumes = NULL;
     if (d->steps != d->inline_steps) weft__free(d->steps);
     weft__free(d);
     d = inner;

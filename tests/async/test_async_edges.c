@@ -61,6 +61,28 @@ static void test_chain_to_fired_source_drops_once(void) {
   CHECK_INT(destroyed, 1);
 }
 
+/* Freeing a paused Deferred releases its chain_to target, whose result's destructor may run any
+ * code, here firing the inner Deferred the freed one was waiting on: the inner one must no
+ * longer hand its result to the Deferred being freed. */
+static void fire_on_destroy(void *p) { weft_deferred_callback(p, weft_int(9)); }
+static void test_free_paused_source_whose_release_fires_inner(void) {
+  weft_deferred *inner = weft_deferred_new(NULL);
+  weft_deferred *a = weft_deferred_new(NULL);
+  weft_deferred *b = weft_succeed(NULL, weft_ptr(inner, fire_on_destroy));
+  weft_deferred_add_callback(a, return_inner, inner);
+  weft_deferred_chain_to(a, b);
+  weft_deferred_callback(a, weft_int(1));
+  REQUIRE(weft_deferred_paused(a));
+  weft_deferred_unref(b);
+  weft_deferred_unref(a); /* frees b, whose value fires inner */
+  CHECK(weft_deferred_called(inner));
+  weft_value v;
+  CHECK_INT(weft_deferred_take_result(inner, &v), 0);
+  CHECK_INT(v.kind, WEFT_VALUE_INT);
+  CHECK_INT(v.v.i, 9);
+  weft_deferred_unref(inner);
+}
+
 /* ---- deep paused chains, freed or cancelled on a coroutine's 64 KiB stack ---- */
 
 #define DEEP 20000
@@ -120,6 +142,7 @@ int main(void) {
   RUN(test_chain_to_unfired_source_releases_target);
   RUN(test_chain_to_paused_source_releases_target);
   RUN(test_chain_to_fired_source_drops_once);
+  RUN(test_free_paused_source_whose_release_fires_inner);
   RUN(test_free_deep_paused_chain_on_small_stack);
   RUN(test_cancel_deep_paused_chain_on_small_stack);
   return CHECK_DONE();
