@@ -92,18 +92,25 @@ static void report_unhandled(weft_deferred *d) {
                 WEFT_LOG_STR("failure", text), WEFT_LOG_END);
 }
 
+static weft_value fire_other(weft_value result, void *arg);
+
 void weft_deferred_unref(weft_deferred *d) {
-  if (!d || --d->refs > 0) return;
-  if (d->result.kind == WEFT_VALUE_FAILURE) report_unhandled(d);
-  weft_value_release(d->result);
-  /* unfired and forgotten by everyone: an outer Deferred cannot be waiting on us (it holds a
-   * reference), so only our own inner one needs letting go */
-  if (d->waiting_on) {
-    d->waiting_on->resumes = NULL;
-    weft_deferred_unref(d->waiting_on);
+  /* a loop, not recursion: freeing the head of a deep paused chain frees every level in turn */
+  while (d && --d->refs == 0) {
+    /* unfired and forgotten by everyone: an outer Deferred cannot be waiting on us (it holds a
+     * reference), so only our own inner one needs letting go; it forgets us first, so nothing
+     * run from the releases below can hand a result to us */
+    weft_deferred *inner = d->waiting_on;
+    if (inner) inner->resumes = NULL;
+    if (d->result.kind == WEFT_VALUE_FAILURE) report_unhandled(d);
+    weft_value_release(d->result);
+    /* a chain_to step that will never run still holds its reference to the other Deferred */
+    for (size_t i = d->next; i < d->nsteps; i++)
+      if (d->steps[i].callback == fire_other) weft_deferred_unref(d->steps[i].callback_arg);
+    if (d->steps != d->inline_steps) weft__free(d->steps);
+    weft__free(d);
+    d = inner;
   }
-  if (d->steps != d->inline_steps) weft__free(d->steps);
-  weft__free(d);
 }
 
 /* ---- running the chain ---- */
@@ -267,11 +274,10 @@ weft_deferred *weft_deferred_chain_to(weft_deferred *d, weft_deferred *other) {
 }
 
 void weft_deferred_cancel(weft_deferred *d) {
+  /* waiting on an inner Deferred: cancel the innermost unfired one instead (a loop, as deep
+   * chains must not recurse); its failure flows back out to us */
+  while (d && d->called) d = d->waiting_on;
   if (!d) return;
-  if (d->called) {
-    if (d->waiting_on) weft_deferred_cancel(d->waiting_on); /* its failure flows back to us */
-    return;
-  }
   weft_deferred_ref(d);
   if (d->canceller) d->canceller(d, d->canceller_arg);
   else d->suppress_once = true;
