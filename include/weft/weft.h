@@ -13,6 +13,7 @@
 #include "weft/hostname.h"
 #include "weft/http.h"
 #include "weft/http_router.h"
+#include "weft/http_static.h"
 #include "weft/log.h"
 #include "weft/process.h"
 #include "weft/protocol.h"
