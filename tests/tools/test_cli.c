@@ -687,6 +687,82 @@ static void test_portforward_bad_to_exits_2(void) {
   CHECK(strstr(c.err, "unknown option \"mode\" for unix") != NULL);
 }
 
+/* ---- web ---- */
+
+/* Sends one request on a new connection and reads the answer until the server closes (the
+ * request asks it to). Returns the byte count, NUL-terminating buf. */
+static size_t http_get(int port, const char *target, char *buf, size_t n) {
+  int fd = connect_to(port);
+  char req[256];
+  int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", target);
+  CHECK_INT(send(fd, req, (size_t)len, 0), len);
+  size_t got = 0;
+  while (got < n - 1) {
+    ssize_t r = recv(fd, buf + got, n - 1 - got, 0);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  buf[got] = '\0';
+  close(fd);
+  return got;
+}
+
+/* Serves a temporary directory: a file comes back whole with its type, a missing one is 404, a
+ * path climbing out is 403, and SIGTERM with a keep-alive client still connected exits 0. */
+static void test_web_serves_a_directory(void) {
+  char dir[] = "/tmp/weft-web-XXXXXX", file[64], buf[4096];
+  REQUIRE(mkdtemp(dir) != NULL);
+  snprintf(file, sizeof file, "%s/hello.txt", dir);
+  FILE *fp = fopen(file, "w");
+  REQUIRE(fp != NULL);
+  fputs("hello, web\n", fp);
+  fclose(fp);
+  child c;
+  spawn(&c, (const char *[]){"web", "--listen", "tcp:0:interface=127.0.0.1", "--path", dir, "--log-level", "debug",
+                             NULL});
+  int port = listening_port(&c);
+  CHECK(port > 0);
+  if (port > 0) {
+    CHECK(http_get(port, "/hello.txt", buf, sizeof buf) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    CHECK(strstr(buf, "\r\nContent-Type: text/plain") != NULL);
+    CHECK(strstr(buf, "\r\nContent-Length: 11\r\n") != NULL);
+    const char *body = strstr(buf, "\r\n\r\n");
+    CHECK(body && strcmp(body + 4, "hello, web\n") == 0);
+    http_get(port, "/missing.txt", buf, sizeof buf);
+    CHECK(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    http_get(port, "/../x", buf, sizeof buf);
+    CHECK(strncmp(buf, "HTTP/1.1 403 ", 13) == 0);
+    CHECK(wait_stderr(&c, "request GET /hello.txt", 5));
+    /* a keep-alive client still connected at SIGTERM: its connection is aborted, exit is clean */
+    int fd = connect_to(port);
+    const char req[] = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK_INT(send(fd, req, sizeof req - 1, 0), sizeof req - 1);
+    CHECK(recv(fd, buf, sizeof buf, 0) > 0);
+    CHECK_INT(stop(&c), 0);
+    CHECK(strstr(c.err, "received SIGTERM") != NULL);
+    close(fd);
+  } else {
+    stop(&c);
+  }
+  unlink(file);
+  rmdir(dir);
+}
+
+static void test_web_usage(void) {
+  child c;
+  CHECK_INT(run(&c, (const char *[]){"--help", NULL}), 0);
+  CHECK(strstr(c.out, "web") != NULL);
+  CHECK_INT(run(&c, (const char *[]){"web", "--help", NULL}), 0);
+  CHECK(strstr(c.out, "--path DIR") && strstr(c.out, "--listen"));
+  CHECK_INT(run(&c, (const char *[]){"web", "--listen", "tcp:0", NULL}), 2);
+  CHECK(strstr(c.err, "--path DIR is needed") != NULL);
+  CHECK_INT(run(&c, (const char *[]){"web", "--listen", "tcp:0", "--path", "/nonexistent/weft-web", NULL}), 2);
+  CHECK(strstr(c.err, "/nonexistent/weft-web") != NULL);
+  CHECK_INT(run(&c, (const char *[]){"web", "--path", "/tmp", NULL}), 2);
+  CHECK(strstr(c.err, "--listen") != NULL);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   atexit(kill_live_children);
@@ -708,5 +784,7 @@ int main(void) {
   RUN(test_portforward_to_endpoints);
   RUN(test_portforward_bad_to_exits_2);
   RUN(test_portforward_originates_tls_to_ssl_echo);
+  RUN(test_web_serves_a_directory);
+  RUN(test_web_usage);
   return CHECK_DONE();
 }

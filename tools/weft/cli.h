@@ -58,6 +58,14 @@ typedef struct cli_app {
   cli_conn live; /* list head of tracked connections */
   bool json;
   weft_log_level level;
+  /* Optional, for a subcommand whose factory needs the reactor (weft web's HTTP server): start
+   * runs once app->r exists, before any listen, and may point *f at the factory to listen with
+   * (nonzero: the run ends with exit status 1; start logs why); stop runs at shutdown after the
+   * ports close (and when the run ends early), at most once after start succeeded. */
+  int (*start)(struct cli_app *app, const weft_factory **f);
+  void (*stop)(struct cli_app *app);
+  void *user; /* the subcommand's state, for start and stop */
+  bool started;
 } cli_app;
 
 /* Sets app up for command (ns and usage are borrowed static strings). */
@@ -94,5 +102,6 @@ void cli_log_lost(const cli_app *app, const char *what, const char *peer, int re
 /* The subcommands. argv[0] is the subcommand's name. Return the exit status. */
 int cli_echo_main(int argc, char **argv);
 int cli_portforward_main(int argc, char **argv);
+int cli_web_main(int argc, char **argv);
 
 #endif

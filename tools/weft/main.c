@@ -15,6 +15,7 @@ typedef struct command {
 static const command commands[] = {
     {"echo", "echo back every byte received (Twisted's echo service)", cli_echo_main},
     {"portforward", "forward every connection to another address, both ways", cli_portforward_main},
+    {"web", "serve the files below a directory over HTTP", cli_web_main},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -207,6 +208,10 @@ static void on_shutdown(weft_trigger_ctx *ctx, void *arg) {
     next = c->next;
     c->abort(c);
   }
+  if (app->started && app->stop) {
+    app->started = false;
+    app->stop(app);
+  }
 }
 
 /* The port is up: keep it (the value's ownership passes to us) and say where it listens. */
@@ -261,6 +266,10 @@ int cli_run(cli_app *app, const weft_factory *f) {
   if (!rc) rc = weft_reactor_watch_signal(&sigint, app->r, SIGINT, on_signal, app);
   if (!rc) rc = weft_reactor_watch_signal(&sigterm, app->r, SIGTERM, on_signal, app);
   if (!rc) rc = weft_reactor_add_trigger(NULL, app->r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_DURING, on_shutdown, app);
+  if (!rc && app->start) {
+    rc = app->start(app, &f);
+    app->started = rc == 0;
+  }
   if (!rc) open_ports(app, f);
   cli_app_cleanup(app);
   if (!rc && !app->listen_failed) rc = weft_reactor_run(app->r);
