@@ -30,13 +30,17 @@ run: build
 	@echo "weft echo is listening on 127.0.0.1:8000; talk to it with:  nc 127.0.0.1 8000  (or telnet 127.0.0.1 8000); Ctrl-C stops it"
 	@$(BUILD)/weft echo --listen tcp:8000:interface=127.0.0.1
 
+# A test that fails is run once more before it counts as failed (--repeat until-pass:2): timing
+# tests on a loaded two-core machine can miss a bound once; both outcomes are printed.
+CTEST_FLAGS ?= --output-on-failure --repeat until-pass:2
+
 test-fast: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
 
 test-asan: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -j $(JOBS) -LE no-sanitizer
+		ctest $(CTEST_FLAGS) -j $(JOBS) -LE no-sanitizer
 
 test: test-fast test-asan
 
