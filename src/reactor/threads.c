@@ -27,28 +27,26 @@ int weft_reactor_call_from_thread(weft_reactor *r, weft_callback fn, void *arg) 
   return 0;
 }
 
-void weft__threads_drain(weft_reactor *r) {
+/* Detaches the whole queue under the lock; the calls are then the caller's. */
+static weft__thread_call *take_all(weft_reactor *r) {
   pthread_mutex_lock(&r->thread_lock);
   weft__thread_call *c = r->thread_head;
   r->thread_head = r->thread_tail = NULL;
   pthread_mutex_unlock(&r->thread_lock);
+  return c;
+}
+
+/* Frees a detached list, running each call first when run is true. */
+static void finish_all(weft__thread_call *c, bool run) {
   while (c) {
     weft__thread_call *next = c->next;
-    c->fn(c->arg);
+    if (run) c->fn(c->arg);
     weft__free(c);
     c = next;
   }
 }
 
-void weft__threads_destroy(weft_reactor *r) {
-  /* calls that never ran are dropped, as Twisted drops them when the reactor is gone */
-  pthread_mutex_lock(&r->thread_lock);
-  weft__thread_call *c = r->thread_head;
-  r->thread_head = r->thread_tail = NULL;
-  pthread_mutex_unlock(&r->thread_lock);
-  while (c) {
-    weft__thread_call *next = c->next;
-    weft__free(c);
-    c = next;
-  }
-}
+void weft__threads_drain(weft_reactor *r) { finish_all(take_all(r), true); }
+
+/* Calls that never ran are dropped, as Twisted drops them when the reactor is gone. */
+void weft__threads_destroy(weft_reactor *r) { finish_all(take_all(r), false); }
