@@ -75,6 +75,7 @@ typedef struct client {
   bool made, lost, failed, half_closed;
   int reason;
   weft_transport *t;
+  weft_factory factory; /* set by dial: the factory must outlive the attempt */
 } client;
 
 static void cl_made(weft_transport *t, void *u) {
@@ -130,6 +131,13 @@ static inline weft_address loopback_of(weft_listening_port *p, const char *ip) {
   weft_listening_port_address(p, &a);
   weft_address_from_ip(&to, ip, weft_address_port(&a));
   return to;
+}
+
+/* Connects c to p's port on 127.0.0.1 (the connection is made on a later turn). */
+static inline void dial(weft_reactor *r, weft_listening_port *p, client *c) {
+  c->factory = client_factory(c);
+  weft_address to = loopback_of(p, "127.0.0.1");
+  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &c->factory) == 0);
 }
 
 #endif

@@ -157,9 +157,7 @@ static void test_transport_as_producer_pauses_reading(void) {
   weft_factory sf = echo_factory(&es);
   weft_listening_port *port = listen_local(r, &sf);
   client c = {0};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(port, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, port, &c);
   CHECK(turn_until(r, &c.made, 5));
   weft_producer prod;
   weft_transport_as_producer(c.t, &prod);

@@ -32,7 +32,7 @@ static void count_warnings(const weft_log_event *ev, void *user) {
 }
 
 /* A blocking client socket with a receive timeout. */
-static int dial(int port, double timeout) {
+static int dial_blocking(int port, double timeout) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   weft_address a;
   weft_address_from_ip(&a, "127.0.0.1", port);
@@ -55,7 +55,7 @@ static int emfile_client(int port) {
   enum { N = 60 };
   int fds[N];
   for (int i = 0; i < N; i++)
-    if ((fds[i] = dial(port, 5)) < 0) return 10;
+    if ((fds[i] = dial_blocking(port, 5)) < 0) return 10;
   if (!echoes(fds[0])) return 11; /* an accepted connection is served meanwhile */
   for (int i = 0; i < N / 2; i++) close(fds[i]);
   /* the server gets descriptors back and accepts the rest, which were waiting in the backlog */

@@ -23,9 +23,7 @@ static void test_echo_round_trip_ipv4(void) {
   CHECK(weft_address_port(&bound) > 0); /* port 0 gives the real port */
 
   client c = {.send = "hello, weft", .send_len = 11, .close_after = 11};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(p, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, p, &c);
   CHECK(!c.made); /* never inside the connect call */
   CHECK(turn_until(r, &c.lost, 5));
   CHECK_MEM(c.got, c.ngot, "hello, weft", 11);
@@ -88,12 +86,11 @@ static void test_peer_and_host_addresses(void) {
   weft_factory sf = {.build_protocol = addr_build};
   weft_listening_port *p = listen_local(r, &sf);
   client c = {0};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(p, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, p, &c);
   CHECK(turn_until(r, &c.lost, 5));
   CHECK(peer_checked);
   char want[WEFT_ADDRSTRLEN];
+  weft_address to = loopback_of(p, "127.0.0.1");
   weft_address_format(&to, want, sizeof want);
   CHECK_STR(host_text, want);
   CHECK(strncmp(peer_text, "127.0.0.1:", 10) == 0);
@@ -251,9 +248,7 @@ static void test_lose_inside_data_received_and_write_inside_lost(void) {
   weft_factory sf = {.build_protocol = lose_build};
   weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "bye", .send_len = 3};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(p, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, p, &c);
   CHECK(turn_until(r, &c.lost, 5));
   CHECK_MEM(c.got, c.ngot, "bye", 3);
   CHECK_INT(c.reason, WEFT_REASON_CLEAN);
@@ -291,9 +286,7 @@ static void test_abort_reason_distinct_from_clean_close(void) {
   weft_factory sf = {.build_protocol = abort_build};
   weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "x", .send_len = 1};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(p, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, p, &c);
   CHECK(turn_until(r, &c.lost, 5));
   CHECK(turn_until(r, &abort_lost_called, 5));
   CHECK_INT(abort_lost_reason, WEFT_EABORTED);
@@ -380,9 +373,7 @@ static void test_factory_refusal_closes(void) {
   weft_factory sf = {.build_protocol = refuse_build};
   weft_listening_port *p = listen_local(r, &sf);
   client c = {.send = "x", .send_len = 1};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(p, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, p, &c);
   CHECK(turn_until(r, &c.lost, 5));
   CHECK_INT(c.ngot, 0);
   weft_listening_port_close(p);
@@ -408,9 +399,7 @@ static void test_factory_start_stop_and_options(void) {
   weft_listening_port *p = listen_local(r, &sf);
   CHECK_INT(started, 1);
   client c = {0};
-  weft_factory cf = client_factory(&c);
-  weft_address to = loopback_of(p, "127.0.0.1");
-  REQUIRE(weft_tcp_connect(NULL, r, &to, NULL, &cf) == 0);
+  dial(r, p, &c);
   CHECK(turn_until(r, &c.made, 5));
   CHECK_INT(weft_transport_set_nodelay(c.t, true), 0);
   CHECK_INT(weft_transport_set_keepalive(c.t, true), 0);
