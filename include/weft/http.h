@@ -107,6 +107,20 @@ const weft_factory *weft_http_server_factory(weft_http_server *srv);
 /* Number of connections open now (for tests and drain logic). */
 size_t weft_http_server_connections(const weft_http_server *srv);
 
+/* Drains the server gracefully (what to do on SIGTERM): idle keep-alive connections (and ones
+ * with only part of a request head received) are closed now; a connection with a request in
+ * progress finishes its current response, sent with Connection: close when its head has not gone
+ * yet, then closes; requests pipelined behind it are not started. A connection accepted from now
+ * on is closed at once: the caller stops its listening ports itself (weft_listening_port_close or _stop),
+ * before or after. Returns a Deferred (one reference, the caller's) that fires with
+ * WEFT_VALUE_NONE when the last connection is gone, or when timeout seconds have passed, after
+ * aborting the connections left (timeout <= 0 or infinite: no deadline). A connection whose client
+ * left while a handler still holds its request counts until the handler finishes it. Cancelling
+ * the Deferred stops waiting (the deadline too); the server stays draining. A second call returns
+ * a Deferred failed with WEFT_EALREADY; NULL when out of memory. weft_http_server_free during a
+ * drain fails the Deferred with WEFT_ECANCELED. */
+weft_deferred *weft_http_server_drain(weft_http_server *srv, double timeout);
+
 /* Frees the server. Close the ports listening with its factory first. Open connections are
  * aborted (their connection_lost follows on the reactor's next turns); the memory goes once the
  * last connection and the last request a handler still holds are gone. NULL is ignored. */

@@ -197,7 +197,7 @@ static int on_head(void *user, const weft__h1_head *h) {
   weft__http_request_begin(&c->req, h);
   c->in_request = true;
   c->served++;
-  if (srv->o.max_requests && c->served >= srv->o.max_requests) c->req.keep_alive = false;
+  if ((srv->o.max_requests && c->served >= srv->o.max_requests) || srv->draining) c->req.keep_alive = false;
   if (h->expect_unknown) {
     c->fail_status = 417;
     return WEFT__H1_PAUSE;
