@@ -84,6 +84,17 @@ typedef struct weft_http_server_options {
   /* Content-Type of answers given as plain strings by Deferred handlers (copied).
    * Default "text/plain; charset=utf-8". */
   const char *default_content_type;
+  /* Emit one event per finished request (refused ones included) to the reactor's log publisher:
+   * namespace "weft.http.access", level info, message the Combined Log Format line
+   *   127.0.0.1 - - [25/Nov/2026:19:30:06 +0000] "GET / HTTP/1.1" 200 13 "-" "curl/7.88.1"
+   * (the time is when the request arrived, in UTC; the size counts body bytes sent), fields
+   * "remote" (the client's host, "-" once it has gone), "timestamp" (as in the line), "request"
+   * (the request line, "-" for one that could not be parsed), "method", "target", "protocol"
+   * ("HTTP/1.1"), "status", "bytes", "referer" and "user_agent" ("-" when absent), "duration"
+   * (seconds from the whole head having arrived to the end of the answer). The strings from the
+   * client are escaped as nginx does ('"', '\' and bytes outside printable ASCII as \xHH), so a
+   * line can not be forged. weft_log_json_observer prints them as JSON lines. Default false. */
+  bool access_log;
 } weft_http_server_options;
 
 /* Fills o with the defaults; call before setting fields, so new fields get defaults too. */

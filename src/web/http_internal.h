@@ -47,6 +47,7 @@ struct weft_http_request {
   char *hbuf; /* a streamed response's head, built by start/header */
   size_t hbuf_len, hbuf_cap;
   weft_deferred *d; /* a Deferred handler's Deferred, until it fires (one reference) */
+  double started;   /* reactor seconds at the head, with the access log on */
 };
 
 struct weft__http_conn {
@@ -153,6 +154,9 @@ void weft__http_conn_drain(weft__http_conn *c);
 void weft__http_drain_check(weft_http_server *srv);
 /* The server is being freed: the drain's timer goes and its Deferred fails with WEFT_ECANCELED. */
 void weft__http_drain_abandon(weft_http_server *srv);
+
+/* http_access_log.c: emits req's access log event (the server's access_log option is on). */
+void weft__http_access_log(weft_http_request *req, int status, uint64_t bytes);
 
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);

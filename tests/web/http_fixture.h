@@ -21,14 +21,14 @@ typedef struct fixture {
   char last_event[512];
 } fixture;
 
-static void on_event(const weft_log_event *ev, void *user) {
+static inline void on_event(const weft_log_event *ev, void *user) {
   fixture *f = user;
   if (strcmp(ev->ns, "weft.http") != 0) return;
   f->http_events++;
   weft_log_format_message(ev, f->last_event, sizeof f->last_event);
 }
 
-static void setup_with(fixture *f, const weft_http_server_options *o) {
+static inline void setup_with(fixture *f, const weft_http_server_options *o) {
   memset(f, 0, sizeof *f);
   REQUIRE(weft_memory_reactor_new(&f->r) == 0);
   f->errors = weft_logged_errors_capture(weft_reactor_log(f->r));
@@ -38,16 +38,16 @@ static void setup_with(fixture *f, const weft_http_server_options *o) {
   REQUIRE(weft_string_transport_new(&f->st, f->r) == 0);
 }
 
-static void connect_client(fixture *f) {
+static inline void connect_client(fixture *f) {
   REQUIRE(weft_string_transport_attach_factory(f->st, weft_http_server_factory(f->srv)) == 0);
 }
 
-static void setup(fixture *f) {
+static inline void setup(fixture *f) {
   setup_with(f, NULL);
   connect_client(f);
 }
 
-static void teardown(fixture *f) {
+static inline void teardown(fixture *f) {
   weft_string_transport_free(f->st);
   CHECK_INT(weft_http_server_connections(f->srv), 0);
   weft_http_server_free(f->srv);
@@ -60,12 +60,12 @@ static void teardown(fixture *f) {
   CHECK_INT(weft_reactor_free(f->r), 0);
 }
 
-static void feed(fixture *f, const char *s) { CHECK_INT(weft_string_transport_feed(f->st, s, strlen(s)), 0); }
-static const char *out(fixture *f) { return weft_string_transport_value(f->st); }
-static void turn(fixture *f) { weft_memory_reactor_advance(f->r, 0); }
+static inline void feed(fixture *f, const char *s) { CHECK_INT(weft_string_transport_feed(f->st, s, strlen(s)), 0); }
+static inline const char *out(fixture *f) { return weft_string_transport_value(f->st); }
+static inline void turn(fixture *f) { weft_memory_reactor_advance(f->r, 0); }
 
 /* Number of non-overlapping occurrences of needle in hay. */
-static int count(const char *hay, const char *needle) {
+static inline int count(const char *hay, const char *needle) {
   int n = 0;
   for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
   return n;
