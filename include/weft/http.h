@@ -95,6 +95,13 @@ typedef struct weft_http_server_options {
    * client are escaped as nginx does ('"', '\' and bytes outside printable ASCII as \xHH), so a
    * line can not be forged. weft_log_json_observer prints them as JSON lines. Default false. */
   bool access_log;
+  /* Streamed request bodies: a request with a body goes to the handler as soon as its head has
+   * arrived, before the body, which then waits (unread, with no 100 Continue sent) until the
+   * handler claims it with weft_http_request_body_stream or weft_http_request_body_collect. A
+   * handler that answers without claiming it gets its answer sent with Connection: close. A
+   * router does this per route (weft_http_router_add_streaming); its other routes see collected
+   * bodies. max_body still applies to streamed bodies. Default false. */
+  bool stream_bodies;
 } weft_http_server_options;
 
 /* Fills o with the defaults; call before setting fields, so new fields get defaults too. */
@@ -166,6 +173,43 @@ int weft_http_request_header_at(const weft_http_request *req, size_t i, const ch
 
 /* The request body, collected whole (at most max_body bytes); "" with *len 0 when none. */
 const void *weft_http_request_body(const weft_http_request *req, size_t *len);
+
+/* ---- streamed request bodies (see the stream_bodies option) ---- */
+
+/* Where a streamed body goes. Both are called on the reactor thread with the request. */
+typedef struct weft_http_body_consumer {
+  /* Body bytes as they arrive, de-chunked, borrowed for the call. */
+  void (*data)(weft_http_request *req, const void *data, size_t len, void *user);
+  /* The body is over: error 0 when it arrived whole; WEFT_EMSGSIZE over max_body (the server
+   * answers 413 and closes), WEFT_EPARSE bad chunked framing (400 and close), WEFT_ECLOSED the
+   * client went away, WEFT_ENOMEM. On an error the server has answered if the handler had not
+   * started its response (else it aborts the connection), and req is inert: the handler must
+   * still finish it. Called once; no call after it. */
+  void (*end)(weft_http_request *req, int error, void *user);
+  void *user;
+} weft_http_body_consumer;
+
+/* Claims req's body as a stream into c (copied). The connection is a producer: *producer (if not
+ * NULL) is filled with one whose pause_producing stops reading the client (nothing more is
+ * buffered than one read), resume_producing goes on, and stop_producing drops the rest of the
+ * body (the connection then closes after the answer); register it with a consumer of yours
+ * (weft_transport_register_producer to forward the body elsewhere) or call it directly. It is
+ * valid until end has been called. Sends 100 Continue now if the client asked for it. A body
+ * that was collected already (a server without stream_bodies, a request without a body) is
+ * delivered at once, data then end, before this returns. Returns 0, WEFT_ESTATE (claimed
+ * already, or the request is finished), WEFT_EINVAL (c without data or end). */
+int weft_http_request_body_stream(weft_http_request *req, const weft_http_body_consumer *c, weft_producer *producer);
+
+/* Claims req's body to be collected in memory (up to max_body), then calls fn(req, user) as a
+ * server handler is called: from then on weft_http_request_body gives the whole body. If the body
+ * fails (413, 400, the client gone), the server answers and finishes req itself and fn is not
+ * called. A body already complete calls fn before this returns. Returns 0, WEFT_ESTATE, or
+ * WEFT_EINVAL (fn NULL). */
+int weft_http_request_body_collect(weft_http_request *req, weft_http_handler fn, void *user);
+
+/* True while req's body has arrived only in part and nobody has claimed it (the handler was
+ * called early, under stream_bodies). */
+bool weft_http_request_body_pending(const weft_http_request *req);
 
 /* The client's address. Returns 0, WEFT_ECLOSED once the client has gone, WEFT_ENOTSUP for a
  * transport without addresses. */

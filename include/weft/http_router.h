@@ -86,6 +86,14 @@ void weft_http_router_free(weft_http_router *rt);
 int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
                          void *user);
 
+/* As weft_http_router_add, for a handler that reads the body as it arrives
+ * (weft_http_request_body_stream): on a server with the stream_bodies option it is called as soon
+ * as the head has arrived. Routes added otherwise (and resources) are called once the body has
+ * been collected, as on a server without that option (a dynamic get_child then runs twice: once
+ * to find the route before the body, once to call it). */
+int weft_http_router_add_streaming(weft_http_router *rt, const char *methods, const char *pattern,
+                                   weft_http_route_fn fn, void *user);
+
 /* Mounts sub at prefix (literal, "/api"; "" or "/" mounts at the root): a path equal to the
  * prefix or continuing it with '/' goes to sub with the prefix removed ("/api" -> "/",
  * "/api/x" -> "/x"); "/apix" does not. sub is borrowed. Returns 0, WEFT_EINVAL (prefix not

@@ -74,6 +74,11 @@ static void buf_drop(weft__http_conn *c) {
 }
 
 static void refuse(weft__http_conn *c, int status, const char *reason, const char *name) {
+  if (c->req.bs && !c->req.bs->complete) { /* a body being streamed or collected failed */
+    bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* the server holds the request, not a handler */
+    weft__http_body_fail(c, status == 413 ? WEFT_EMSGSIZE : status == 500 ? WEFT_ENOMEM : WEFT_EPARSE);
+    if (own) c->req.phase = WEFT__HTTP_IDLE; /* send_error releases it */
+  }
   char peer[128];
   weft__http_request_peer_text(&c->req, peer, sizeof peer);
   weft_log_emit(weft__http_log(c->srv), WEFT_LOG_INFO, "weft.http",
@@ -105,7 +110,7 @@ static void keep_rest(weft__http_conn *c, const char *b, size_t off, size_t len)
     return;
   }
   if (c->buf_len == 0) buf_drop(c);
-  if (c->pending) {
+  if (c->pending || weft__http_body_blocked(c)) {
     if (!c->reading_paused) {
       c->reading_paused = true;
       weft_transport_pause_reading(c->t);
@@ -142,7 +147,7 @@ static void process(weft__http_conn *c, const char *b, size_t len) {
 }
 
 void weft__http_conn_resume(weft__http_conn *c) {
-  if (c->lost || c->closing || c->pending) return;
+  if (c->lost || c->closing || c->pending || weft__http_body_blocked(c)) return;
   weft__h1_parser_resume(&c->parser);
   if (c->reading_paused) {
     c->reading_paused = false;
@@ -157,6 +162,7 @@ void weft__http_conn_resume(weft__http_conn *c) {
 static void after_response(weft__http_conn *c) {
   bool keep = c->req.keep_alive;
   weft__http_request_reset(&c->req);
+  if (c->closing) return; /* refused or timed out while the handler held the request */
   if (!keep) {
     c->closing = true;
     weft_transport_lose_connection(c->t);
@@ -169,6 +175,11 @@ void weft__http_request_done(weft_http_request *req) {
   weft__http_conn *c = req->conn;
   if (c->srv->o.access_log) weft__http_access_log(req, req->status, req->written);
   req->phase = WEFT__HTTP_DONE;
+  if (req->bs && !req->bs->complete) {
+    /* Answered before the body was all read: the rest is not read, the connection ends. */
+    req->keep_alive = false;
+    weft__http_body_fail(c, WEFT_ECANCELED);
+  }
   if (c->dispatching) return; /* on_message_complete takes it from here */
   c->pending = false;
   if (c->lost) {
@@ -205,6 +216,19 @@ static int on_head(void *user, const weft__h1_head *h) {
     return WEFT__H1_PAUSE;
   }
   bool fits = h->framing != WEFT__H1_BODY_LENGTH || h->content_length <= srv->o.max_body;
+  if (srv->o.stream_bodies && h->framing != WEFT__H1_BODY_NONE && fits) {
+    /* The handler sees the head now and claims the body (100 Continue waits for that). */
+    if (weft__http_body_begin(&c->req, h->expect_continue) != 0) {
+      c->fail_status = 500;
+      return WEFT__H1_PAUSE;
+    }
+    dispatch(c);
+    if (c->req.phase == WEFT__HTTP_DONE && c->req.bs->complete) { /* answered, body left unread */
+      after_response(c);
+      return WEFT__H1_PAUSE;
+    }
+    return c->closing || weft__http_body_blocked(c) ? WEFT__H1_PAUSE : 0;
+  }
   /* The body is read right away, so the client may send it now; a body over the limit gets its
    * 413 from the parser instead, before the client sends it. */
   if (h->expect_continue && h->framing != WEFT__H1_BODY_NONE && fits)
@@ -214,6 +238,14 @@ static int on_head(void *user, const weft__h1_head *h) {
 
 static int on_body(void *user, const char *data, size_t len) {
   weft__http_conn *c = user;
+  if (c->req.bs) {
+    int rc = weft__http_body_data(c, data, len);
+    if (c->req.phase == WEFT__HTTP_DONE) { /* answered from inside data: the rest is not read */
+      after_response(c);
+      return WEFT__H1_PAUSE;
+    }
+    return rc || c->closing || weft__http_body_blocked(c) ? WEFT__H1_PAUSE : 0;
+  }
   if (weft__http_request_add_body(&c->req, data, len) != 0) {
     c->fail_status = 500;
     return WEFT__H1_PAUSE;
@@ -225,7 +257,8 @@ static int on_message_complete(void *user) {
   weft__http_conn *c = user;
   c->in_request = false;
   c->receiving = false;
-  dispatch(c);
+  if (c->req.bs) weft__http_body_complete(c); /* dispatched at the head already */
+  else dispatch(c);
   if (c->req.phase == WEFT__HTTP_DONE) {
     after_response(c);
     return c->closing ? WEFT__H1_PAUSE : 0;
@@ -281,6 +314,11 @@ static void on_lost(weft_transport *t, int reason, void *user) {
   weft__task_cancel(c->srv->r, &c->resume_task);
   buf_drop(c);
   c->req.producer = false; /* the transport told it to stop */
+  if (c->req.bs && !c->req.bs->complete) {
+    bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* no handler holds it yet */
+    weft__http_body_fail(c, WEFT_ECLOSED);
+    if (own) c->req.phase = WEFT__HTTP_IDLE;
+  }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   else if (c->req.d) weft_deferred_cancel(c->req.d); /* its errback releases the request */
   c->guard = false;

@@ -13,6 +13,7 @@
 #include "weft/http.h"
 
 typedef struct weft__http_conn weft__http_conn;
+typedef struct weft__http_body weft__http_body;
 
 /* Where a request's answer stands. */
 enum {
@@ -48,6 +49,7 @@ struct weft_http_request {
   size_t hbuf_len, hbuf_cap;
   weft_deferred *d; /* a Deferred handler's Deferred, until it fires (one reference) */
   double started;   /* reactor seconds at the head, with the access log on */
+  weft__http_body *bs; /* a body handed out as it arrives (stream_bodies), else NULL */
 };
 
 struct weft__http_conn {
@@ -157,6 +159,29 @@ void weft__http_drain_abandon(weft_http_server *srv);
 
 /* http_access_log.c: emits req's access log event (the server's access_log option is on). */
 void weft__http_access_log(weft_http_request *req, int status, uint64_t bytes);
+
+/* http_body.c: streamed request bodies (allocated per request, only under stream_bodies). */
+enum { WEFT__BODY_UNCLAIMED = 0, WEFT__BODY_STREAM, WEFT__BODY_COLLECT, WEFT__BODY_STOPPED };
+struct weft__http_body {
+  weft_http_body_consumer consumer;
+  weft_http_handler collect_fn;
+  void *collect_user;
+  uint8_t mode;
+  bool paused;          /* the consumer paused it */
+  bool complete;        /* the body is over (whole, or failed): nothing more arrives */
+  bool expect_continue; /* 100 Continue is owed when the body is claimed */
+};
+/* on_head under stream_bodies for a request with a body: allocates req->bs. Returns 0 or
+ * WEFT_ENOMEM. */
+int weft__http_body_begin(weft_http_request *req, bool expect_continue);
+/* The parser must stop before more body (unclaimed, or the consumer paused). */
+bool weft__http_body_blocked(const weft__http_conn *c);
+/* Parser events for a request with c->req.bs: return WEFT__H1_PAUSE or 0 as parser callbacks. */
+int weft__http_body_data(weft__http_conn *c, const char *data, size_t len);
+void weft__http_body_complete(weft__http_conn *c);
+/* The body failed (error as weft_http_body_consumer.end gets it). Called before the server
+ * answers a refusal, or on connection loss. */
+void weft__http_body_fail(weft__http_conn *c, int error);
 
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);

@@ -158,6 +158,7 @@ void weft__http_request_reset(weft_http_request *req) {
   free(req->store);
   free(req->body);
   free(req->hbuf);
+  free(req->bs);
   memset(req, 0, sizeof *req);
   req->conn = c;
 }

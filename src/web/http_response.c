@@ -177,6 +177,7 @@ int weft_http_respond(weft_http_request *req, int status, const weft_http_header
     if (k == H_CONNECTION && is_close(headers[i].value, vl)) keep = false;
     need += nl + vl + 4;
   }
+  if (req->bs && !req->bs->complete) keep = false; /* the rest of the body will not be read */
   req->status = status;
   req->written = c->lost || req->head || bodiless_status(status) ? 0 : len;
   if (c->lost) {
@@ -269,6 +270,7 @@ int weft_http_response_header(weft_http_request *req, const char *name, const ch
 
 /* Decides the body's framing when the head is about to go. */
 static void decide_framing(weft_http_request *req) {
+  if (req->bs && !req->bs->complete) req->keep_alive = false; /* body not all read: last response */
   req->no_body = req->head || bodiless_status(req->status);
   if (req->no_body || req->has_length) return;
   if (req->minor >= 1) req->chunked = true;
@@ -389,9 +391,14 @@ void weft__http_send_error(weft__http_conn *c, int status) {
   static const char fixed[] = "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ";
   size_t need = STATUS_LINE_MAX + srv->common_len + sizeof fixed + 20 + 24 + rl + 1;
   char stack[512];
-  char *h = need <= sizeof stack ? stack : malloc(need);
   c->in_request = false;
   c->receiving = false;
+  if (c->req.phase == WEFT__HTTP_SENT) { /* a handler's response has begun: no status can follow */
+    c->closing = true;
+    weft_transport_abort_connection(c->t);
+    return;
+  }
+  char *h = need <= sizeof stack ? stack : malloc(need);
   if (srv->o.access_log) weft__http_access_log(&c->req, status, rl + 1);
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   if (h) {

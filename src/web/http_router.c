@@ -25,6 +25,7 @@ typedef struct entry {
   bool any;
   weft_http_route_fn fn;
   void *user;
+  bool stream; /* called before the body (stream_bodies); other routes get it collected */
   char *prefix; /* mounts: without a trailing '/', "" for the root */
   size_t prefix_len;
   weft_http_router *sub;
@@ -51,6 +52,8 @@ struct weft_http_match {
   size_t seg_len[MAX_SEGMENTS];
   const char *rest;
   size_t rest_len;
+  bool probe;        /* only find the route: call nothing */
+  bool probe_stream; /* ...and say whether it streams its body */
 };
 
 /* Methods of the routes whose path matched, for the 405's Allow header. */
@@ -282,15 +285,24 @@ static int push_entry(weft_http_router *rt, entry *e) {
   return 0;
 }
 
-int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
-                         void *user) {
-  if (!pattern || !fn) return WEFT_EINVAL;
-  entry e = {.kind = E_ROUTE, .fn = fn, .user = user};
+static int add_route(weft_http_router *rt, const char *methods, const char *pattern, entry e) {
   int rc = parse_pattern(&e, pattern);
   if (!rc) rc = parse_methods(&e, methods);
   if (!rc) rc = push_entry(rt, &e);
   if (rc) entry_clear(&e);
   return rc;
+}
+
+int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
+                         void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .fn = fn, .user = user});
+}
+
+int weft_http_router_add_streaming(weft_http_router *rt, const char *methods, const char *pattern,
+                                   weft_http_route_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .fn = fn, .user = user, .stream = true});
 }
 
 static int add_mount(weft_http_router *rt, const char *prefix, int kind, weft_http_router *sub,
@@ -391,7 +403,8 @@ static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const 
       size_t base = m->nparams;
       if (!match_pattern(e, path, len, m)) continue;
       if (method_matches(e, method, mlen, a)) {
-        e->fn(req, m, e->user);
+        if (m->probe) m->probe_stream = e->stream;
+        else e->fn(req, m, e->user);
         return true;
       }
       m->nparams = base;
@@ -409,12 +422,26 @@ static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const 
   return false;
 }
 
+static void router_handler(weft_http_request *req, void *user);
+
 void weft_http_router_route(weft_http_router *rt, weft_http_request *req) {
   weft_http_match m = {0};
   allow a = {.n = 0};
   size_t len;
   const char *path = weft_http_request_path(req, &len);
-  if (router_dispatch(rt, req, path, len, &m, &a, 0)) return;
+  /* Called before the body (stream_bodies): only streaming routes take it now; for the others
+   * it is collected and the request routed again once it is whole. */
+  m.probe = weft_http_request_body_pending(req);
+  if (router_dispatch(rt, req, path, len, &m, &a, 0)) {
+    if (!m.probe) return;
+    if (!m.probe_stream) {
+      weft_http_request_body_collect(req, router_handler, rt);
+      return;
+    }
+    m = (weft_http_match){0};
+    router_dispatch(rt, req, path, len, &m, &a, 0);
+    return;
+  }
   if (a.n) answer_not_allowed(req, &a);
   else answer_not_found(req);
 }
@@ -509,7 +536,7 @@ static bool render(weft_http_resource *res, weft_http_request *req, weft_http_ma
   const char *method = weft_http_request_method(req, &mlen);
   weft_http_render_fn fn = find_renderer(res, method, mlen);
   if (fn) {
-    fn(req, res, m, res->user);
+    if (!m->probe) fn(req, res, m, res->user); /* resources get their body collected */
     return true;
   }
   for (size_t i = 0; i < res->nr; i++) allow_add(a, res->r[i].method, strlen(res->r[i].method));
