@@ -277,6 +277,15 @@ int weft_http_response_register_producer(weft_http_request *req, const weft_prod
  * (WEFT_ENOMEM) when out of memory. */
 weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len);
 
+/* Answers req from d's result as the server answers from a Deferred handler's Deferred (see
+ * weft_http_handler_deferred: a response value, a string, NONE when answered through req, a
+ * Failure for 500), taking the caller's reference to d; when the client disconnects first, d is
+ * cancelled. For handlers that are not Deferred handlers themselves (routes, coroutines). If req
+ * is finished through req before d fires, d's result is left alone. NULL d is taken as out of
+ * memory (500). Returns 0, or WEFT_ESTATE (req finished, or already answered from a Deferred;
+ * d is then unreferenced unused). */
+int weft_http_request_answer_deferred(weft_http_request *req, weft_deferred *d);
+
 /* The reason phrase of a status ("Not Found"), "" for one weft does not know. */
 const char *weft_http_status_reason(int status);
 

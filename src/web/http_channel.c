@@ -174,6 +174,7 @@ static void after_response(weft__http_conn *c) {
 void weft__http_request_done(weft_http_request *req) {
   weft__http_conn *c = req->conn;
   if (c->srv->o.access_log) weft__http_access_log(req, req->status, req->written);
+  weft__http_deferred_forget(req);
   req->phase = WEFT__HTTP_DONE;
   if (req->bs && !req->bs->complete) {
     /* Answered before the body was all read: the rest is not read, the connection ends. */
@@ -320,7 +321,7 @@ static void on_lost(weft_transport *t, int reason, void *user) {
     if (own) c->req.phase = WEFT__HTTP_IDLE;
   }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
-  else if (c->req.d) weft_deferred_cancel(c->req.d); /* its errback releases the request */
+  else weft__http_deferred_cancel(&c->req); /* its errback releases the request */
   c->guard = false;
   weft__http_conn_maybe_free(c);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "web/http_internal.h"
 
 typedef struct resp_value {
@@ -94,31 +95,75 @@ static void answer_value(weft_http_request *req, weft_value v) {
   answer_500(req);
 }
 
+/* Between a request and the Deferred answering it. The request may be finished through req
+ * before the Deferred fires (a coroutine answers, then returns): the link then forgets it, since
+ * the request's memory goes to the next request on the connection. */
+struct weft__http_dlink {
+  weft_http_request *req; /* NULL once the request is finished */
+  weft_deferred *d;       /* our reference until it fires */
+};
+
 static weft_value on_result(weft_value v, void *arg) {
-  weft_http_request *req = arg;
-  weft_deferred *d = req->d;
-  req->d = NULL;
-  if (weft_value_is_failure(v)) answer_failure(req, v.v.f);
-  else answer_value(req, v);
-  weft_value_release(v);
+  weft__http_dlink *l = arg;
+  weft_http_request *req = l->req;
+  weft_deferred *d = l->d;
+  weft__free(l);
+  if (req) {
+    req->dl = NULL;
+    if (weft_value_is_failure(v)) answer_failure(req, v.v.f);
+    else answer_value(req, v);
+    weft_value_release(v);
+    v = weft_none();
+  }
+  /* Else answered through req already: what is left has nothing to change (a Failure goes on
+   * down the chain, reported as unhandled when the Deferred goes). */
   weft_deferred_unref(d); /* safe: a running chain holds its own reference */
-  return weft_none();
+  return v;
+}
+
+void weft__http_deferred_forget(weft_http_request *req) {
+  if (!req->dl) return;
+  req->dl->req = NULL;
+  req->dl = NULL;
+}
+
+int weft_http_request_answer_deferred(weft_http_request *req, weft_deferred *d) {
+  if (req->phase == WEFT__HTTP_IDLE || req->phase == WEFT__HTTP_DONE || req->dl) {
+    weft_deferred_unref(d);
+    return WEFT_ESTATE;
+  }
+  if (!d) {
+    log_request_error(req, "{method} {target} from {peer}: {failure}", "the handler returned no Deferred");
+    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
+    else weft__http_response_abort(req);
+    return 0;
+  }
+  weft__http_dlink *l = weft__malloc(sizeof *l);
+  if (!l) {
+    weft_deferred_cancel(d);
+    weft_deferred_unref(d);
+    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
+    else weft__http_response_abort(req);
+    return 0;
+  }
+  *l = (weft__http_dlink){req, d};
+  req->dl = l;
+  weft_deferred_add_both(d, on_result, l);
+  return 0;
 }
 
 void weft__http_dispatch_deferred(weft_http_request *req) {
   weft_http_server *srv = req->conn->srv;
   weft_deferred *d = srv->dhandler(req, srv->handler_user);
-  if (!d) {
-    log_request_error(req, "{method} {target} from {peer}: {failure}", "the handler returned no Deferred");
-    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
-    return;
-  }
-  if (req->phase == WEFT__HTTP_DONE) {
+  if (d && req->phase == WEFT__HTTP_DONE) {
     /* Answered through req already: the Deferred's outcome has nothing left to change (a Failure
      * is still reported, by the Deferred itself, as unhandled). */
     weft_deferred_unref(d);
     return;
   }
-  req->d = d;
-  weft_deferred_add_both(d, on_result, req);
+  weft_http_request_answer_deferred(req, d);
+}
+
+void weft__http_deferred_cancel(weft_http_request *req) {
+  if (req->dl) weft_deferred_cancel(req->dl->d);
 }

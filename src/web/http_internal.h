@@ -14,6 +14,7 @@
 
 typedef struct weft__http_conn weft__http_conn;
 typedef struct weft__http_body weft__http_body;
+typedef struct weft__http_dlink weft__http_dlink;
 
 /* Where a request's answer stands. */
 enum {
@@ -47,7 +48,7 @@ struct weft_http_request {
   size_t body_len, body_cap;
   char *hbuf; /* a streamed response's head, built by start/header */
   size_t hbuf_len, hbuf_cap;
-  weft_deferred *d; /* a Deferred handler's Deferred, until it fires (one reference) */
+  weft__http_dlink *dl; /* the Deferred answering it, until it fires (http_deferred.c) */
   double started;   /* reactor seconds at the head, with the access log on */
   weft__http_body *bs; /* a body handed out as it arrives (stream_bodies), else NULL */
 };
@@ -185,5 +186,9 @@ void weft__http_body_fail(weft__http_conn *c, int error);
 
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);
+/* The request is finished: a Deferred still to fire no longer refers to it. */
+void weft__http_deferred_forget(weft_http_request *req);
+/* Cancels the Deferred answering req, if any (the client has gone). */
+void weft__http_deferred_cancel(weft_http_request *req);
 
 #endif

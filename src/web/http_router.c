@@ -7,6 +7,7 @@
 #include "weft/http_router.h"
 
 enum { CONV_LIT, CONV_INT, CONV_STR, CONV_PATH };
+enum { CALL_PLAIN, CALL_DEFERRED, CALL_CORO };
 enum { E_ROUTE, E_MOUNT, E_RESOURCE };
 enum { MAX_SEGMENTS = 64, MAX_ALLOW = 32, MAX_DEPTH = 32 };
 
@@ -23,7 +24,10 @@ typedef struct entry {
   char **methods; /* NULL with any set: every method */
   size_t nmethods;
   bool any;
+  int call; /* how fn, dfn or cfn is called */
   weft_http_route_fn fn;
+  weft_http_route_deferred_fn dfn;
+  weft_http_route_coro_fn cfn;
   void *user;
   bool stream; /* called before the body (stream_bodies); other routes get it collected */
   char *prefix; /* mounts: without a trailing '/', "" for the root */
@@ -299,6 +303,18 @@ int weft_http_router_add(weft_http_router *rt, const char *methods, const char *
   return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .fn = fn, .user = user});
 }
 
+int weft_http_router_add_deferred(weft_http_router *rt, const char *methods, const char *pattern,
+                                  weft_http_route_deferred_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_DEFERRED, .dfn = fn, .user = user});
+}
+
+int weft_http_router_add_coro(weft_http_router *rt, const char *methods, const char *pattern,
+                              weft_http_route_coro_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_CORO, .cfn = fn, .user = user});
+}
+
 int weft_http_router_add_streaming(weft_http_router *rt, const char *methods, const char *pattern,
                                    weft_http_route_fn fn, void *user) {
   if (!pattern || !fn) return WEFT_EINVAL;
@@ -392,6 +408,35 @@ static bool resource_route(weft_http_resource *res, weft_http_request *req, cons
                            weft_http_match *m, allow *a);
 
 /* Tries rt's entries in order on path; true once one has taken req. */
+/* What a coroutine route starts with; it lives on the router's stack, so the coroutine copies it
+ * before anything else (it runs at once, inside weft_coro_start). */
+typedef struct coro_args {
+  const entry *e;
+  weft_http_request *req;
+  const weft_http_match *m;
+} coro_args;
+
+static weft_value coro_body(weft_coro *co, void *arg) {
+  coro_args a = *(coro_args *)arg;
+  return a.e->cfn(co, a.req, a.m, a.e->user);
+}
+
+static void call_route(const entry *e, weft_http_request *req, const weft_http_match *m) {
+  if (e->call == CALL_PLAIN) {
+    e->fn(req, m, e->user);
+    return;
+  }
+  weft_deferred *d = NULL;
+  if (e->call == CALL_DEFERRED) {
+    d = e->dfn(req, m, e->user);
+  } else {
+    coro_args a = {e, req, m};
+    if (weft_coro_start(&d, weft_http_request_reactor(req), coro_body, &a, NULL) != 0) d = NULL;
+  }
+  /* Answered through req already (or no Deferred: 500): answer_deferred sorts it out. */
+  weft_http_request_answer_deferred(req, d);
+}
+
 static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const char *path, size_t len,
                             weft_http_match *m, allow *a, int depth) {
   size_t mlen;
@@ -404,7 +449,7 @@ static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const 
       if (!match_pattern(e, path, len, m)) continue;
       if (method_matches(e, method, mlen, a)) {
         if (m->probe) m->probe_stream = e->stream;
-        else e->fn(req, m, e->user);
+        else call_route(e, req, m);
         return true;
       }
       m->nparams = base;
