@@ -277,6 +277,13 @@ int weft_http_response_register_producer(weft_http_request *req, const weft_prod
  * (WEFT_ENOMEM) when out of memory. */
 weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len);
 
+/* As weft_http_response_value, with any headers (each name and value copied; Content-Length,
+ * Transfer-Encoding and Connection are handled as weft_http_respond handles them). May be made
+ * on any thread (a thread-pool handler's answer). Returns the value, or a Failure value: WEFT_EINVAL
+ * (a NULL name or value; a header the server refuses gives a 500 when sent), WEFT_ENOMEM. */
+weft_value weft_http_response_value_headers(int status, const weft_http_header *headers, size_t n,
+                                            const void *body, size_t len);
+
 /* Answers req from d's result as the server answers from a Deferred handler's Deferred (see
  * weft_http_handler_deferred: a response value, a string, NONE when answered through req, a
  * Failure for 500), taking the caller's reference to d; when the client disconnects first, d is
@@ -285,6 +292,40 @@ weft_value weft_http_response_value(int status, const char *content_type, const 
  * memory (500). Returns 0, or WEFT_ESTATE (req finished, or already answered from a Deferred;
  * d is then unreferenced unused). */
 int weft_http_request_answer_deferred(weft_http_request *req, weft_deferred *d);
+
+/* ---- blocking handlers on the reactor's thread pool (threads.h) ---- */
+
+/* A request as a thread-pool handler sees it: copies of the head, the collected body, the peer
+ * and the route's parameters, readable from any thread, valid during the handler call. */
+typedef struct weft_http_snapshot weft_http_snapshot;
+
+/* Runs on a worker thread: may block; must not touch the reactor (except through
+ * weft_block_on_reactor). Returns the answer as a Deferred handler's Deferred fires with it: a
+ * value from weft_http_response_value(_headers), a static string (200), or a Failure (500,
+ * logged). */
+typedef weft_value (*weft_http_thread_fn)(const weft_http_snapshot *s, void *user);
+
+/* Answers req from fn(snapshot, user) run on the reactor's thread pool; the reactor thread sends
+ * the answer, and meanwhile serves other requests. A client that disconnects stops req waiting:
+ * the job still runs (a running thread cannot be stopped) and its answer is dropped. A pool that
+ * is full or stopping gives a 500. Call it from a handler, as the handler's answer. Returns 0,
+ * WEFT_EINVAL (fn NULL), WEFT_ESTATE (req finished or already answered from a Deferred). */
+int weft_http_request_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user);
+
+/* The snapshot's method, target, decoded path, query (NULL when none), version (10, 11), first
+ * header named name (ignoring case, NULL when none), body, and client address (0, or WEFT_ENOTSUP
+ * when it was not known): as the weft_http_request_* accessors. */
+const char *weft_http_snapshot_method(const weft_http_snapshot *s, size_t *len);
+const char *weft_http_snapshot_target(const weft_http_snapshot *s, size_t *len);
+const char *weft_http_snapshot_path(const weft_http_snapshot *s, size_t *len);
+const char *weft_http_snapshot_query(const weft_http_snapshot *s, size_t *len);
+int weft_http_snapshot_version(const weft_http_snapshot *s);
+const char *weft_http_snapshot_header(const weft_http_snapshot *s, const char *name, size_t *len);
+const void *weft_http_snapshot_body(const weft_http_snapshot *s, size_t *len);
+int weft_http_snapshot_peer(const weft_http_snapshot *s, weft_address *out);
+/* A route parameter (weft_http_router_add_thread) by name, as text ("42" for <int:id>),
+ * NUL-terminated as well: 0, or WEFT_ENOENT. */
+int weft_http_snapshot_param(const weft_http_snapshot *s, const char *name, const char **p, size_t *len);
 
 /* The reason phrase of a status ("Not Found"), "" for one weft does not know. */
 const char *weft_http_status_reason(int status);

@@ -108,6 +108,13 @@ int weft_http_router_add_deferred(weft_http_router *rt, const char *methods, con
 int weft_http_router_add_coro(weft_http_router *rt, const char *methods, const char *pattern,
                               weft_http_route_coro_fn fn, void *user);
 
+/* As weft_http_router_add, for a blocking handler run on the reactor's thread pool (see
+ * weft_http_request_run_in_thread): fn gets a snapshot of the request, the route's parameters
+ * included (weft_http_snapshot_param), and returns the answer; the reactor serves other requests
+ * meanwhile. Same returns. */
+int weft_http_router_add_thread(weft_http_router *rt, const char *methods, const char *pattern,
+                                weft_http_thread_fn fn, void *user);
+
 /* As weft_http_router_add, for a handler that reads the body as it arrives
  * (weft_http_request_body_stream): on a server with the stream_bodies option it is called as soon
  * as the head has arrived. Routes added otherwise (and resources) are called once the body has

@@ -6,28 +6,45 @@
 #include "base/alloc.h"
 #include "web/http_internal.h"
 
+/* One allocation: the struct, the header array, then the body and the header strings. */
 typedef struct resp_value {
   int status;
-  size_t len;
-  const char *content_type; /* NULL, or inside data after the body */
-  char data[];
+  size_t len, nheaders;
+  const char *body;
+  weft_http_header headers[];
 } resp_value;
 
-static void resp_value_free(void *p) { free(p); }
+static void resp_value_free(void *p) { weft__free(p); }
 
-weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len) {
-  size_t cl = content_type ? strlen(content_type) + 1 : 0;
-  resp_value *v = malloc(sizeof *v + len + cl);
+weft_value weft_http_response_value_headers(int status, const weft_http_header *headers, size_t n,
+                                            const void *body, size_t len) {
+  size_t strings = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!headers[i].name || !headers[i].value) return weft_failed(weft_failure_from_error(WEFT_EINVAL));
+    strings += strlen(headers[i].name) + strlen(headers[i].value) + 2;
+  }
+  resp_value *v = weft__malloc(sizeof *v + n * sizeof(weft_http_header) + len + strings);
   if (!v) return weft_failed(weft_failure_from_error(WEFT_ENOMEM));
+  char *p = (char *)(v->headers + n);
   v->status = status;
   v->len = len;
-  if (len) memcpy(v->data, body, len);
-  v->content_type = NULL;
-  if (content_type) {
-    memcpy(v->data + len, content_type, cl);
-    v->content_type = v->data + len;
+  v->nheaders = n;
+  v->body = p;
+  if (len) memcpy(p, body, len);
+  p += len;
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(headers[i].name) + 1, vl = strlen(headers[i].value) + 1;
+    v->headers[i].name = memcpy(p, headers[i].name, nl);
+    p += nl;
+    v->headers[i].value = memcpy(p, headers[i].value, vl);
+    p += vl;
   }
   return weft_ptr(v, resp_value_free);
+}
+
+weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len) {
+  weft_http_header ct = {"Content-Type", content_type};
+  return weft_http_response_value_headers(status, &ct, content_type ? 1 : 0, body, len);
 }
 
 static void copy_slice(char *dst, size_t size, const char *p, size_t n) {
@@ -77,9 +94,8 @@ static void answer_value(weft_http_request *req, weft_value v) {
   }
   if (v.kind == WEFT_VALUE_PTR && v.destroy == resp_value_free) {
     resp_value *rv = v.v.p;
-    weft_http_header ct = {"Content-Type", rv->content_type};
-    if (weft_http_respond(req, rv->status, &ct, rv->content_type ? 1 : 0, rv->data, rv->len) == WEFT_EINVAL) {
-      log_request_error(req, "{method} {target} from {peer}: {failure}", "invalid status or content type");
+    if (weft_http_respond(req, rv->status, rv->headers, rv->nheaders, rv->body, rv->len) == WEFT_EINVAL) {
+      log_request_error(req, "{method} {target} from {peer}: {failure}", "invalid status or header");
       answer_500(req);
     }
     return;

@@ -184,6 +184,18 @@ void weft__http_body_complete(weft__http_conn *c);
  * answers a refusal, or on connection loss. */
 void weft__http_body_fail(weft__http_conn *c, int error);
 
+/* http_thread.c */
+typedef struct weft__http_param {
+  const char *name; /* NUL-terminated */
+  const char *p;
+  size_t len;
+} weft__http_param;
+/* A snapshot of req with these route parameters (copied), or NULL when out of memory. */
+weft_http_snapshot *weft__http_snapshot_new(const weft_http_request *req, const weft__http_param *params, size_t n);
+/* weft_http_request_run_in_thread with route parameters. */
+int weft__http_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user,
+                             const weft__http_param *params, size_t n);
+
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);
 /* The request is finished: a Deferred still to fire no longer refers to it. */

@@ -3,11 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "web/http_internal.h" /* route parameters into thread-pool snapshots */
 #include "weft/errors.h"
 #include "weft/http_router.h"
 
 enum { CONV_LIT, CONV_INT, CONV_STR, CONV_PATH };
-enum { CALL_PLAIN, CALL_DEFERRED, CALL_CORO };
+enum { CALL_PLAIN, CALL_DEFERRED, CALL_CORO, CALL_THREAD };
 enum { E_ROUTE, E_MOUNT, E_RESOURCE };
 enum { MAX_SEGMENTS = 64, MAX_ALLOW = 32, MAX_DEPTH = 32 };
 
@@ -28,6 +29,7 @@ typedef struct entry {
   weft_http_route_fn fn;
   weft_http_route_deferred_fn dfn;
   weft_http_route_coro_fn cfn;
+  weft_http_thread_fn tfn;
   void *user;
   bool stream; /* called before the body (stream_bodies); other routes get it collected */
   char *prefix; /* mounts: without a trailing '/', "" for the root */
@@ -315,6 +317,12 @@ int weft_http_router_add_coro(weft_http_router *rt, const char *methods, const c
   return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_CORO, .cfn = fn, .user = user});
 }
 
+int weft_http_router_add_thread(weft_http_router *rt, const char *methods, const char *pattern,
+                                weft_http_thread_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_THREAD, .tfn = fn, .user = user});
+}
+
 int weft_http_router_add_streaming(weft_http_router *rt, const char *methods, const char *pattern,
                                    weft_http_route_fn fn, void *user) {
   if (!pattern || !fn) return WEFT_EINVAL;
@@ -424,6 +432,12 @@ static weft_value coro_body(weft_coro *co, void *arg) {
 static void call_route(const entry *e, weft_http_request *req, const weft_http_match *m) {
   if (e->call == CALL_PLAIN) {
     e->fn(req, m, e->user);
+    return;
+  }
+  if (e->call == CALL_THREAD) {
+    weft__http_param ps[WEFT_HTTP_ROUTE_MAX_PARAMS];
+    for (size_t i = 0; i < m->nparams; i++) ps[i] = (weft__http_param){m->params[i].name, m->params[i].p, m->params[i].len};
+    weft__http_run_in_thread(req, e->tfn, e->user, ps, m->nparams);
     return;
   }
   weft_deferred *d = NULL;
