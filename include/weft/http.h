@@ -119,6 +119,27 @@ void weft_http_server_set_handler(weft_http_server *srv, weft_http_handler fn, v
 /* Sets a Deferred-returning handler (replacing a plain one). */
 void weft_http_server_set_deferred_handler(weft_http_server *srv, weft_http_handler_deferred fn, void *user);
 
+/* Handles a request asking to switch to the upgrader's protocol (the token it was registered
+ * with is given). It answers as any handler does: weft_http_upgrade_accept to switch (now or
+ * later), or a normal response to decline (426, 400...; the connection stays HTTP). */
+typedef void (*weft_http_upgrader)(weft_http_request *req, const char *token, void *user);
+
+/* Registers fn for requests with "Connection: upgrade" and an Upgrade list naming token
+ * (compared ignoring case; a "/version" suffix is ignored), HTTP/1.1 only, collected body
+ * included. Requests asking for tokens nobody registered go to the handler as usual. Returns 0,
+ * WEFT_EINVAL (empty token, not a token, NULL fn), WEFT_EEXIST, WEFT_ENOMEM. */
+int weft_http_server_add_upgrader(weft_http_server *srv, const char *token, weft_http_upgrader fn, void *user);
+
+/* From an upgrader: answers "101 Switching Protocols" with Connection: Upgrade, Upgrade: the
+ * token, and the n headers given (at most 32, copied), then hands the transport to p (copied; p's
+ * callbacks borrowed): p's connection_made runs, then its data_received with the bytes that
+ * followed the request head, if any were read already; every later callback is p's. The request
+ * is finished and the connection no longer counts as the server's (drain and
+ * weft_http_server_free leave it alone). Returns 0; WEFT_EINVAL (p NULL, a bad header or more
+ * than 32; nothing changes); WEFT_ESTATE (not an upgrader's request, or answered already);
+ * WEFT_ECLOSED (the client has gone: req is released all the same); WEFT_ENOMEM. */
+int weft_http_upgrade_accept(weft_http_request *req, const weft_http_header *headers, size_t n, const weft_protocol *p);
+
 /* The factory to listen with (owned by srv, valid until weft_http_server_free). */
 const weft_factory *weft_http_server_factory(weft_http_server *srv);
 

@@ -127,6 +127,10 @@ static void process(weft__http_conn *c, const char *b, size_t len) {
     size_t used = 0;
     weft__h1_status st = weft__h1_parser_feed(&c->parser, b + off, len - off, &used);
     off += used;
+    if (weft__http_upgrading(c)) { /* accepted: the rest is the new protocol's, and c is gone after this */
+      weft__http_upgrade_handover(c, b + off, len - off);
+      return;
+    }
     if (c->closing) break;
     if (c->fail_status) {
       refuse(c, c->fail_status, c->fail_status == 417 ? "unsupported expectation" : "out of memory",
@@ -198,7 +202,8 @@ static void dispatch(weft__http_conn *c) {
   weft_http_request *req = &c->req;
   req->phase = WEFT__HTTP_HANDLING;
   c->dispatching = true;
-  if (srv->dhandler) weft__http_dispatch_deferred(req);
+  if (req->upgrade_req && srv->nupgraders && weft__http_dispatch_upgrade(c)) {
+  } else if (srv->dhandler) weft__http_dispatch_deferred(req);
   else if (srv->handler) srv->handler(req, srv->handler_user);
   else weft_http_respond(req, 404, NULL, 0, "Not Found\n", 10);
   c->dispatching = false;
@@ -208,6 +213,7 @@ static int on_head(void *user, const weft__h1_head *h) {
   weft__http_conn *c = user;
   weft_http_server *srv = c->srv;
   weft__http_request_begin(&c->req, h);
+  c->req.upgrade_req = h->upgrade_requested;
   c->in_request = true;
   c->served++;
   if (srv->o.access_log) c->req.started = weft_reactor_seconds(srv->r);
@@ -217,7 +223,7 @@ static int on_head(void *user, const weft__h1_head *h) {
     return WEFT__H1_PAUSE;
   }
   bool fits = h->framing != WEFT__H1_BODY_LENGTH || h->content_length <= srv->o.max_body;
-  if (srv->o.stream_bodies && h->framing != WEFT__H1_BODY_NONE && fits) {
+  if (srv->o.stream_bodies && h->framing != WEFT__H1_BODY_NONE && fits && !h->upgrade_requested) {
     /* The handler sees the head now and claims the body (100 Continue waits for that). */
     if (weft__http_body_begin(&c->req, h->expect_continue) != 0) {
       c->fail_status = 500;
@@ -260,6 +266,7 @@ static int on_message_complete(void *user) {
   c->receiving = false;
   if (c->req.bs) weft__http_body_complete(c); /* dispatched at the head already */
   else dispatch(c);
+  if (weft__http_upgrading(c)) return WEFT__H1_PAUSE; /* process() hands the connection over */
   if (c->req.phase == WEFT__HTTP_DONE) {
     after_response(c);
     return c->closing ? WEFT__H1_PAUSE : 0;

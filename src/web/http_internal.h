@@ -41,6 +41,8 @@ struct weft_http_request {
   bool detached;
   /* Response framing, decided when the head goes out. */
   bool chunked, has_length, no_body, producer;
+  bool upgrade_req; /* Connection: upgrade with an Upgrade list (HTTP/1.1) */
+  bool upgrader;    /* ...and an upgrader has it */
   int status;
   uint64_t length, written; /* the announced Content-Length and the body bytes sent */
   char *store;              /* the detached copy of the head */
@@ -88,6 +90,12 @@ struct weft_http_server {
   weft_http_handler_deferred dhandler;
   void *handler_user;
   weft__http_conn *conns;
+  struct weft__http_upgrader *upgraders;
+  size_t nupgraders;
+  /* An upgrade accepted inside a parser callback, until process() hands the transport over (one
+   * at a time: it happens before that process() returns). Kept here, not in every connection. */
+  weft__http_conn *upgrading;
+  weft_protocol upgrade_to;
   size_t nconns; /* lost connections whose request a handler still holds included */
   bool freeing;
   bool draining; /* weft_http_server_drain was called: no new requests, no new connections */
@@ -195,6 +203,18 @@ weft_http_snapshot *weft__http_snapshot_new(const weft_http_request *req, const 
 /* weft_http_request_run_in_thread with route parameters. */
 int weft__http_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user,
                              const weft__http_param *params, size_t n);
+
+/* http_upgrade.c */
+typedef struct weft__http_upgrader weft__http_upgrader;
+void weft__http_upgraders_free(weft_http_server *srv);
+/* An upgrade request for a registered token: its upgrader is called. False: none registered. */
+bool weft__http_dispatch_upgrade(weft__http_conn *c);
+/* Hands the transport to srv->upgrade_to with the bytes that followed the request; frees c. */
+void weft__http_upgrade_handover(weft__http_conn *c, const char *rest, size_t n);
+static inline bool weft__http_upgrading(const weft__http_conn *c) { return c->srv->upgrading == c; }
+
+/* http_response.c: weft_http_respond for a 101 (Connection headers sent as given). */
+int weft__http_respond_head(weft_http_request *req, int status, const weft_http_header *headers, size_t n);
 
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);

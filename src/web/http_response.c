@@ -162,9 +162,22 @@ static void finish_request(weft_http_request *req) {
   weft__http_request_done(req);
 }
 
+static int respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
+                   const void *body, size_t len, bool upgrade);
+
 int weft_http_respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
                       const void *body, size_t len) {
   if (status < 200 || status > 999) return WEFT_EINVAL;
+  return respond(req, status, headers, nheaders, body, len, false);
+}
+
+int weft__http_respond_head(weft_http_request *req, int status, const weft_http_header *headers, size_t n) {
+  return respond(req, status, headers, n, NULL, 0, true);
+}
+
+/* upgrade: a 101, whose Connection header is the application's and which has no body. */
+static int respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
+                   const void *body, size_t len, bool upgrade) {
   if (req->phase != WEFT__HTTP_HANDLING) return WEFT_ESTATE;
   weft__http_conn *c = req->conn;
   weft_http_server *srv = c->srv;
@@ -174,12 +187,12 @@ int weft_http_respond(weft_http_request *req, int status, const weft_http_header
     size_t nl, vl;
     int k = header_kind(headers[i].name, headers[i].value, &nl, &vl);
     if (k < 0) return WEFT_EINVAL;
-    if (k == H_CONNECTION && is_close(headers[i].value, vl)) keep = false;
+    if (k == H_CONNECTION && is_close(headers[i].value, vl) && !upgrade) keep = false;
     need += nl + vl + 4;
   }
   if (req->bs && !req->bs->complete) keep = false; /* the rest of the body will not be read */
   req->status = status;
-  req->written = c->lost || req->head || bodiless_status(status) ? 0 : len;
+  req->written = c->lost || req->head || upgrade || bodiless_status(status) ? 0 : len;
   if (c->lost) {
     finish_request(req);
     return WEFT_ECLOSED;
@@ -193,19 +206,20 @@ int weft_http_respond(weft_http_request *req, int status, const weft_http_header
   p = put(p, srv->common, srv->common_len);
   for (size_t i = 0; i < nheaders; i++) {
     size_t nl, vl;
-    if (header_kind(headers[i].name, headers[i].value, &nl, &vl) != H_OTHER) continue;
+    int k = header_kind(headers[i].name, headers[i].value, &nl, &vl);
+    if (k != H_OTHER && !(upgrade && k == H_CONNECTION)) continue;
     p = put(p, headers[i].name, nl);
     p = PUT_LIT(p, ": ");
     p = put(p, headers[i].value, vl);
     p = PUT_LIT(p, "\r\n");
   }
-  bool bodiless = bodiless_status(status);
+  bool bodiless = upgrade || bodiless_status(status);
   if (!bodiless) {
     p = PUT_LIT(p, "Content-Length: ");
     p = put_u64(p, len);
     p = PUT_LIT(p, "\r\n");
   }
-  p = put_connection(p, req);
+  if (!upgrade) p = put_connection(p, req);
   p = PUT_LIT(p, "\r\n");
   struct iovec iov[2] = {{h, (size_t)(p - h)}, {(void *)(uintptr_t)body, len}};
   int rc = weft_transport_writev(c->t, iov, (req->head || bodiless || len == 0) ? 1 : 2);

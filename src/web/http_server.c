@@ -57,6 +57,7 @@ static void server_destroy(weft_http_server *srv) {
   free(srv->default_content_type);
   free(srv->common);
   free(srv->path_scratch);
+  weft__http_upgraders_free(srv);
   free(srv);
 }
 
