@@ -44,12 +44,12 @@ struct weft_http_request {
   bool upgrade_req; /* Connection: upgrade with an Upgrade list (HTTP/1.1) */
   bool upgrader;    /* ...and an upgrader has it */
   int status;
+  uint32_t hbuf_len, hbuf_cap; /* of hbuf below (a head is far below 4 GiB) */
   uint64_t length, written; /* the announced Content-Length and the body bytes sent */
   char *store;              /* the detached copy of the head */
   char *body;               /* the collected request body (heap), body_len bytes */
   size_t body_len, body_cap;
   char *hbuf; /* a streamed response's head, built by start/header */
-  size_t hbuf_len, hbuf_cap;
   weft__http_dlink *dl; /* the Deferred answering it, until it fires (http_deferred.c) */
   double started;   /* reactor seconds at the head, with the access log on */
   weft__http_body *bs; /* a body handed out as it arrives (stream_bodies), else NULL */
@@ -76,7 +76,7 @@ struct weft__http_conn {
   bool receiving;   /* a partial request is buffered: the request timeout runs */
   bool reading_paused;
   bool guard; /* inside connection_lost: do not free the conn under it */
-  int fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
+  uint16_t fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
 };
 
 struct weft_http_server {

@@ -265,20 +265,21 @@ int weft_http_response_header(weft_http_request *req, const char *name, const ch
     return 0;
   }
   size_t need = req->hbuf_len + nl + vl + 4;
+  if (need > UINT32_MAX / 2) return WEFT_ENOMEM;
   if (need > req->hbuf_cap) {
     size_t cap = req->hbuf_cap ? req->hbuf_cap : 256;
     while (cap < need) cap *= 2;
     char *p = realloc(req->hbuf, cap);
     if (!p) return WEFT_ENOMEM;
     req->hbuf = p;
-    req->hbuf_cap = cap;
+    req->hbuf_cap = (uint32_t)cap;
   }
   char *p = req->hbuf + req->hbuf_len;
   p = put(p, name, nl);
   p = PUT_LIT(p, ": ");
   p = put(p, value, vl);
   p = PUT_LIT(p, "\r\n");
-  req->hbuf_len = (size_t)(p - req->hbuf);
+  req->hbuf_len = (uint32_t)(p - req->hbuf);
   return 0;
 }
 
