@@ -368,4 +368,78 @@ static inline bool raw_read_until_count(weft_reactor *r, int fd, raw_in *in, con
   }
 }
 
+/* ---- parsing responses (a test's own small reader, not weft's parser) ---- */
+
+typedef struct live_response {
+  int status;
+  char head[4096]; /* status line and fields, NUL-terminated */
+  char *body;      /* malloc'd (NUL-terminated), body_len bytes; free with live_response_free */
+  size_t body_len;
+  bool chunked;
+} live_response;
+
+static inline void live_response_free(live_response *r) {
+  free(r->body);
+  r->body = NULL;
+}
+
+/* Parses one response at the start of b[0..n): returns the bytes it takes (filling *r) when it is
+ * whole, 0 when more is needed, -1 when it is not a response. `no_body` is for HEAD. A response
+ * with neither Content-Length nor chunked coding ends at the end of b (call it once closed). */
+static inline long live_parse_response(const char *b, size_t n, live_response *r, bool no_body, bool closed) {
+  memset(r, 0, sizeof *r);
+  const char *end = NULL;
+  for (size_t i = 0; i + 4 <= n; i++)
+    if (memcmp(b + i, "\r\n\r\n", 4) == 0) {
+      end = b + i;
+      break;
+    }
+  if (!end) return 0;
+  size_t hl = (size_t)(end - b);
+  if (hl >= sizeof r->head || n < 12 || memcmp(b, "HTTP/1.", 7) != 0) return -1;
+  memcpy(r->head, b, hl);
+  r->head[hl] = '\0';
+  r->status = atoi(b + 9);
+  size_t off = hl + 4;
+  const char *cl = strstr(r->head, "\r\nContent-Length: ");
+  r->chunked = strstr(r->head, "\r\nTransfer-Encoding: chunked") != NULL;
+  r->body = malloc(n + 1);
+  REQUIRE(r->body);
+  if (no_body || r->status < 200 || r->status == 204 || r->status == 304) {
+    r->body[0] = '\0';
+    return (long)off;
+  }
+  if (r->chunked) {
+    for (;;) {
+      const char *line = b + off;
+      const char *crlf = NULL;
+      for (size_t i = off; i + 2 <= n; i++)
+        if (b[i] == '\r' && b[i + 1] == '\n') {
+          crlf = b + i;
+          break;
+        }
+      if (!crlf) return live_response_free(r), 0;
+      unsigned long size = strtoul(line, NULL, 16);
+      off = (size_t)(crlf - b) + 2;
+      if (size == 0) {
+        if (n - off < 2) return live_response_free(r), 0;
+        if (memcmp(b + off, "\r\n", 2) != 0) return live_response_free(r), -1; /* no trailers sent here */
+        r->body[r->body_len] = '\0';
+        return (long)(off + 2);
+      }
+      if (n - off < size + 2) return live_response_free(r), 0;
+      memcpy(r->body + r->body_len, b + off, size);
+      r->body_len += size;
+      off += size + 2;
+    }
+  }
+  size_t len = cl ? strtoul(cl + 18, NULL, 10) : n - off;
+  if (!cl && !closed) return live_response_free(r), 0;
+  if (n - off < len) return live_response_free(r), 0;
+  memcpy(r->body, b + off, len);
+  r->body_len = len;
+  r->body[len] = '\0';
+  return (long)(off + len);
+}
+
 #endif
