@@ -148,6 +148,23 @@ static void test_expect_100_continue(void) {
   close(fd);
   raw_in_free(&in);
   live_stop(&s);
+
+  /* A body over max_body: 413 at once instead of the invitation, and the connection closed, so
+   * a client that waits for 100 never sends it. */
+  weft_http_server_options o;
+  weft_http_server_options_init(&o);
+  o.max_body = 1000;
+  live_start(&s, &o);
+  fd = raw_connect(s.portno);
+  CHECK(raw_send(s.r, fd, head, (size_t)hl));
+  raw_read_until_closed(s.r, fd, &in, 5);
+  CHECK(in.eof || in.error);
+  CHECK(in.buf && strncmp(in.buf, "HTTP/1.1 413 ", 13) == 0);
+  CHECK(in.buf && strstr(in.buf, "100 Continue") == NULL);
+  CHECK_INT(s.app.requests, 0);
+  close(fd);
+  raw_in_free(&in);
+  live_stop(&s);
 }
 
 /* ---- half-closed clients: request, shutdown(SHUT_WR), and still the whole answer ---- */
