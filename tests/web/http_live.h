@@ -44,6 +44,7 @@ static inline bool live_pattern_ok(const char *p, size_t n, uint64_t from) {
  *   /echo                200, the request body back, X-Method: the method
  *   /stream?N,S          200 chunked: N pieces of S pattern bytes, one per reactor turn
  *   /delay?MS            200 "delayed MS\n", answered MS milliseconds later
+ *   /blob?S              200, S pattern bytes answered at once (weft_http_respond)
  *   anything else        404
  * It counts requests, remembers the distinct client ports (connections) and every path. */
 
@@ -147,6 +148,13 @@ static inline void live_handler(weft_http_request *req, void *user) {
     weft_http_response_header(req, "Content-Type", "application/octet-stream");
     a->streams_live++;
     live_stream_step(s);
+  } else if (pl == 5 && memcmp(p, "/blob", 5) == 0) {
+    size_t size = (size_t)strtoul(qs, NULL, 10);
+    char *blob = malloc(size + 1);
+    REQUIRE(blob && size <= (1u << 24));
+    for (size_t i = 0; i < size; i++) blob[i] = live_pattern(i);
+    weft_http_respond(req, 200, NULL, 0, blob, size);
+    free(blob);
   } else if (pl == 6 && memcmp(p, "/delay", 6) == 0) {
     live_delay *d = calloc(1, sizeof *d);
     REQUIRE(d);
@@ -169,24 +177,18 @@ typedef struct live_server {
   live_app app;
 } live_server;
 
-/* Starts a server with options o (NULL: defaults) serving the app (or fn/user when fn is set). */
-static inline void live_start_with(live_server *s, const weft_http_server_options *o, weft_http_handler fn,
-                                   void *user) {
+/* Starts a server with options o (NULL: defaults) serving the app. */
+static inline void live_start(live_server *s, const weft_http_server_options *o) {
   memset(s, 0, sizeof *s);
   REQUIRE(weft_reactor_new(&s->r, NULL) == 0);
   s->app.r = s->r;
   REQUIRE(weft_http_server_new(&s->srv, s->r, o) == 0);
-  if (fn) weft_http_server_set_handler(s->srv, fn, user);
-  else weft_http_server_set_handler(s->srv, live_handler, &s->app);
+  weft_http_server_set_handler(s->srv, live_handler, &s->app);
   s->port = listen_local(s->r, weft_http_server_factory(s->srv));
   weft_address a;
   weft_listening_port_address(s->port, &a);
   s->portno = weft_address_port(&a);
   snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->portno);
-}
-
-static inline void live_start(live_server *s, const weft_http_server_options *o) {
-  live_start_with(s, o, NULL, NULL);
 }
 
 /* Turns the reactor until cond(user) or `seconds` pass. Returns cond's last value. */

@@ -91,7 +91,9 @@ static void test_pipelining(void) {
     default:
       snprintf(bodies[i], sizeof bodies[i], "chunked-%d", i);
       n += (size_t)snprintf(reqs + n, sizeof reqs - n,
-                            "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nchunked-\r\n1\r\n%d\r\n0\r\n\r\n", i);
+                            "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "8\r\nchunked-\r\n1\r\n%d\r\n0\r\n\r\n",
+                            i);
       break;
     }
     want[i] = bodies[i];
@@ -402,6 +404,87 @@ static void test_slow_reader_bounded(void) {
   live_stop(&s);
 }
 
+/* A client that pipelines many requests answered at once and reads nothing: the server must stop
+ * taking requests while their answers back up (as for a producer), or 76 KB of requests make it
+ * queue 32 MiB of answers. Then the client reads, and gets every answer in order. */
+#define PIPE_N 2000
+#define PIPE_SIZE 16384
+
+static void test_pipelined_client_that_does_not_read(void) {
+  live_server s;
+  live_start(&s, NULL);
+  spy sp = {.inner = weft_http_server_factory(s.srv)};
+  sp.f = (weft_factory){.build_protocol = spy_build, .start_factory = spy_start, .stop_factory = spy_stop, .user = &sp};
+  weft_listening_port *port = listen_local(s.r, &sp.f);
+  weft_address a;
+  weft_listening_port_address(port, &a);
+
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  int rcv = 32 << 10;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)weft_address_port(&a))};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  char one[64];
+  int ol = snprintf(one, sizeof one, "GET /blob?%d HTTP/1.1\r\nHost: t\r\n\r\n", PIPE_SIZE);
+  char *reqs = malloc((size_t)ol * PIPE_N);
+  REQUIRE(reqs);
+  for (int i = 0; i < PIPE_N; i++) memcpy(reqs + (size_t)i * (size_t)ol, one, (size_t)ol);
+  /* Send them all (the server may stop reading: then what is left stays with us), reading none. */
+  size_t sent = 0, total = (size_t)ol * PIPE_N, max_buffered = 0;
+  double end = live_now() + 2;
+  while (live_now() < end) {
+    if (sent < total) {
+      ssize_t n = send(fd, reqs + sent, total - sent, MSG_NOSIGNAL);
+      if (n > 0) sent += (size_t)n;
+    }
+    weft_reactor_iterate(s.r, 0.002);
+    if (sp.t && weft_transport_buffered(sp.t) > max_buffered) max_buffered = weft_transport_buffered(sp.t);
+  }
+  int answered = s.app.requests;
+  if (max_buffered > WEFT_TRANSPORT_HIGH_WATER_DEFAULT + 2 * (PIPE_SIZE + 256))
+    CHECK_FAIL_("the server queued %zu bytes for a client that reads nothing (%d requests answered)", max_buffered,
+                answered);
+  /* Now read: every answer arrives, in order, whole. */
+  raw_in in = {0};
+  int got = 0;
+  size_t off = 0;
+  bool ordered = true;
+  end = live_now() + 10;
+  while (got < PIPE_N && !in.eof && !in.error && live_now() < end) {
+    if (sent < total) {
+      ssize_t n = send(fd, reqs + sent, total - sent, MSG_NOSIGNAL);
+      if (n > 0) sent += (size_t)n;
+    }
+    weft_reactor_iterate(s.r, 0.001);
+    raw_read_now(fd, &in);
+    live_response r;
+    long k;
+    while (in.len > off && (k = live_parse_response(in.buf + off, in.len - off, &r, false, false)) > 0) {
+      off += (size_t)k;
+      if (r.status != 200 || r.body_len != PIPE_SIZE || !live_pattern_ok(r.body, r.body_len, 0)) ordered = false;
+      live_response_free(&r);
+      got++;
+    }
+    if (off > (8u << 20)) { /* keep the buffer small */
+      memmove(in.buf, in.buf + off, in.len - off);
+      in.len -= off;
+      off = 0;
+    }
+  }
+  CHECK_INT(got, PIPE_N);
+  CHECK(ordered);
+  fprintf(stderr, "  pipelined, not reading: %d answered meanwhile, at most %zu bytes queued\n", answered,
+          max_buffered);
+  free(reqs);
+  close(fd);
+  raw_in_free(&in);
+  weft_listening_port_close(port);
+  live_stop(&s);
+}
+
 /* ---- timeouts ---- */
 
 static void test_idle_timeout(void) {
@@ -466,7 +549,8 @@ static void test_slowloris_request_timeout(void) {
   live_start(&s, &o);
   /* Headers that would take 6 s at a byte per 100 ms: cut at the 1 s request timeout. */
   raw_in in = {0};
-  double took = dribble(&s, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", &in);
+  double took =
+      dribble(&s, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", &in);
   if (!(took > 0.9 && took < 2.5)) CHECK_FAIL_("headers: closed after %.2f s, request timeout 1 s", took);
   CHECK_INT(in.len, 0); /* a slow client is not answered: it is dropped */
   raw_in_free(&in);
@@ -504,6 +588,7 @@ int main(void) {
   RUN(test_half_closed_streamed);
   RUN(test_half_closed_pipelined);
   RUN(test_slow_reader_bounded);
+  RUN(test_pipelined_client_that_does_not_read);
   RUN(test_idle_timeout);
   RUN(test_slowloris_request_timeout);
   return CHECK_DONE();
