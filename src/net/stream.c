@@ -300,10 +300,11 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
     return queue_output(s, iov, iovcnt, total);
   ssize_t w = send_iov(s->io.fd, iov, iovcnt);
   if (w < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      close_now(s, -errno);
-      return 0; /* the loss is reported through connection_lost, as for a queued write */
-    }
+    /* A hard error (the peer reset) is not acted on inside write: closing here would run
+     * connection_lost and stop_producing under the caller's feet (a producer writing from
+     * resume_producing would find itself freed). Queued like any write, the bytes meet the same
+     * error in the flush on the next turn, which closes. */
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return queue_output(s, iov, iovcnt, total);
     w = 0;
   }
   size_t done = (size_t)w;
