@@ -25,8 +25,7 @@ typedef struct web_state {
   weft_http_static *root;
   weft_http_router *router;
   weft_http_server *server;
-  weft_looping_call *drain_poll; /* TODO: weft_http_server_drain once on main */
-  double drain_deadline;
+  weft_deferred *drain; /* weft_http_server_drain's, once SIGTERM came */
   weft_looping_call *parent_watch; /* --worker: notices the supervisor's death */
   pid_t parent;
 } web_state;
@@ -50,6 +49,7 @@ static int web_start(cli_app *app, const weft_factory **f) {
   web_state *w = app->user;
   weft_http_server_options o;
   weft_http_server_options_init(&o);
+  o.access_log = w->opts.access_log != NULL;
   int rc = weft_http_server_new(&w->server, app->r, &o);
   if (rc) {
     weft_log_emit(weft_reactor_log(app->r), WEFT_LOG_ERROR, app->ns, "cannot create the HTTP server: {error}",
@@ -72,41 +72,38 @@ static int web_start(cli_app *app, const weft_factory **f) {
  * before it stops. */
 static void web_stop(cli_app *app) {
   web_state *w = app->user;
-  weft_looping_call_free(w->drain_poll);
   weft_looping_call_free(w->parent_watch);
-  w->drain_poll = w->parent_watch = NULL;
+  w->parent_watch = NULL;
   web_demo_cancel_all(&w->demo);
-  weft_http_server_free(w->server);
+  weft_http_server_free(w->server); /* fails a drain still waiting */
   w->server = NULL;
+  weft_deferred_unref(w->drain);
+  w->drain = NULL;
 }
 
-static void drain_check(weft_looping_call *lc, uint64_t count, void *arg) {
+/* The drain is over (every connection gone, or the deadline passed and the rest aborted). */
+static weft_value drained(weft_value v, void *arg) {
   cli_app *app = arg;
-  web_state *w = app->user;
-  (void)lc, (void)count;
-  size_t left = weft_http_server_connections(w->server);
-  if (left && weft_reactor_seconds(app->r) < w->drain_deadline) return;
-  if (left)
-    weft_log_emit(weft_reactor_log(app->r), WEFT_LOG_WARN, app->ns,
-                  "drain timeout: closing {count} connections still open", WEFT_LOG_UINT("count", left), WEFT_LOG_END);
-  else weft_log_emit(weft_reactor_log(app->r), WEFT_LOG_INFO, app->ns, "drained", WEFT_LOG_END);
-  weft_looping_call_stop(lc);
-  weft_reactor_stop(app->r);
+  bool cancelled = weft_value_is_failure(v); /* the server was freed first: a second signal */
+  weft_value_release(v);
+  if (!cancelled) {
+    weft_log_emit(weft_reactor_log(app->r), WEFT_LOG_INFO, app->ns, "drained, stopping", WEFT_LOG_END);
+    weft_reactor_stop(app->r);
+  }
+  return weft_none();
 }
 
-/* SIGTERM: stop accepting, let what is in flight finish, then stop. */
+/* SIGTERM: stop accepting, let what is in flight finish (up to --drain-timeout), then stop. */
 static void web_term(cli_app *app, int signo) {
   web_state *w = app->user;
   (void)signo;
   cli_close_ports(app);
-  if (!w->server) {
+  if (w->server) w->drain = weft_http_server_drain(w->server, w->opts.drain_timeout);
+  if (!w->drain) {
     weft_reactor_stop(app->r);
     return;
   }
-  w->drain_deadline = weft_reactor_seconds(app->r) + w->opts.drain_timeout;
-  if (weft_looping_call_new(&w->drain_poll, app->r, drain_check, app) != 0 ||
-      weft_looping_call_start(w->drain_poll, 0.02, true) != 0)
-    weft_reactor_stop(app->r);
+  weft_deferred_add_callbacks(w->drain, drained, app, drained, app);
 }
 
 static void web_hup(cli_app *app) {
@@ -126,7 +123,8 @@ static const char web_usage[] =
     "  --workers N             serve from N worker processes (1..64) sharing the port (each its own\n"
     "                          SO_REUSEPORT socket, bound by this process); a worker that dies is\n"
     "                          restarted; tcp: and tcp6: endpoints only\n"
-    "  --drain-timeout S       seconds SIGTERM waits for requests in flight (default 10)\n"
+    "  --drain-timeout S       seconds SIGTERM waits for requests in flight before closing them\n"
+    "                          (default 10; 0: no deadline)\n"
     "  --access-log FILE|-     log every request in Combined Log Format (JSON lines with\n"
     "                          --log-format json) to FILE, or stdout for -\n"
     "  --demo                  also answer GET /demo/hello and /demo/sleep/<ms> (coroutine handlers\n"
