@@ -45,6 +45,23 @@ static void parent_check(weft_looping_call *lc, uint64_t count, void *arg) {
   web_term(app, SIGTERM);
 }
 
+/* Logs the request at debug (the access log has the outcome), then routes it. */
+static void web_handle(weft_http_request *req, void *user) {
+  cli_app *app = user;
+  web_state *w = app->user;
+  weft_log_publisher *log = weft_reactor_log(app->r);
+  if (weft_log_enabled(log, WEFT_LOG_DEBUG)) {
+    size_t mlen, tlen;
+    const char *m = weft_http_request_method(req, &mlen), *t = weft_http_request_target(req, &tlen);
+    char method[32], target[512];
+    snprintf(method, sizeof method, "%.*s", (int)mlen, m);
+    snprintf(target, sizeof target, "%.*s", (int)tlen, t);
+    weft_log_emit(log, WEFT_LOG_DEBUG, app->ns, "request {method} {target}", WEFT_LOG_STR("method", method),
+                  WEFT_LOG_STR("target", target), WEFT_LOG_END);
+  }
+  weft_http_router_route(w->router, req);
+}
+
 static int web_start(cli_app *app, const weft_factory **f) {
   web_state *w = app->user;
   weft_http_server_options o;
@@ -56,8 +73,7 @@ static int web_start(cli_app *app, const weft_factory **f) {
                   WEFT_LOG_ERR("error", rc), WEFT_LOG_END);
     return rc;
   }
-  weft_http_handler_binding b = weft_http_router_handler(w->router);
-  weft_http_server_set_handler(w->server, b.fn, b.user);
+  weft_http_server_set_handler(w->server, web_handle, app);
   *f = weft_http_server_factory(w->server);
   if (w->opts.worker) {
     w->parent = getppid();
