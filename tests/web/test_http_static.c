@@ -167,9 +167,17 @@ static void test_index(void) {
   CHECK_STR(hdr("Content-Type"), "text/html");
   CHECK_INT(request(&f, "GET", "/files/sub/", NULL), 200);
   CHECK_STR(body_buf, "<h1>sub</h1>");
-  CHECK_INT(request(&f, "GET", "/files/sub", NULL), 200);
-  CHECK_STR(body_buf, "<h1>sub</h1>");
-  CHECK_INT(request(&f, "GET", "/files/empty/", NULL), 404);
+  /* Without the slash: 301 to the slash form, the query kept, so relative links resolve. */
+  CHECK_INT(request(&f, "GET", "/files/sub", NULL), 301);
+  CHECK_STR(hdr("Location"), "/files/sub/");
+  CHECK_INT(request(&f, "GET", "/files/sub?x=1&y=%2F", NULL), 301);
+  CHECK_STR(hdr("Location"), "/files/sub/?x=1&y=%2F");
+  CHECK_INT(request(&f, "GET", "http://t/files/sub?q", NULL), 301);
+  CHECK_STR(hdr("Location"), "/files/sub/?q");
+  CHECK_INT(request(&f, "HEAD", "/files/sub", NULL), 301);
+  /* A directory without an index: 403, no listing by default. */
+  CHECK_INT(request(&f, "GET", "/files/empty/", NULL), 403);
+  CHECK(strstr(body_buf, "<a") == NULL);
   teardown(&f);
 }
 
@@ -261,8 +269,6 @@ static void test_ranges(void) {
   CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: bytes=5-2\r\n"), 200); /* invalid: ignored */
   CHECK_STR(body_buf, "0123456789");
   CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: items=1-2\r\n"), 200);
-  CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: bytes=0-1,4-5\r\n"), 200); /* multi: whole */
-  CHECK_STR(body_buf, "0123456789");
   CHECK_INT(request(&f, "GET", "/files/digits.bin", NULL), 200);
   char line[160];
   snprintf(line, sizeof line, "Range: bytes=0-0\r\nIf-Range: %s\r\n", hdr("ETag"));
