@@ -202,7 +202,7 @@ static void flush(stream *s) {
   weft_reactor *r = s->base.r;
   while (s->out.len > 0 || s->files.head) {
     size_t before = weft__fileq_bytes_first(&s->files);
-    if (before == 0) {
+    if (before == 0 || s->out.len == 0) {
       int k = flush_file(s);
       if (k < 0) return;
       update_buffered(s);

@@ -485,17 +485,17 @@ void weft_http_static_serve(weft_http_static *st, weft_http_request *req, const 
     /* the index, else a listing when asked for, else 403 */
     size_t fl = strlen(full);
     f = NULL;
-    status = 403;
-    why = "directory without an index";
+    bool no_index = true;
     if (st->index && fl + 1 + strlen(st->index) < sizeof full - 4) {
       snprintf(full + fl, sizeof full - fl, "%s%s", full[fl - 1] == '/' ? "" : "/", st->index);
       f = open_file(st, req, full, &status, &why);
-      if (!f && status == 404) {
-        status = 403;
-        why = "directory without an index";
-      }
+      no_index = !f && status == 404; /* an index refused for another reason stays refused */
     }
-    if (!f && st->list_dirs && strcmp(why, "directory without an index") == 0) {
+    if (no_index) {
+      status = 403;
+      why = "directory without an index";
+    }
+    if (no_index && st->list_dirs) {
       full[fl] = '\0';
       weft__static_list_dir(req, full);
       return;
