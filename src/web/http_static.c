@@ -423,6 +423,9 @@ static void send_ranges(weft_http_static *st, weft_http_request *req, weft__sfil
 static void serve_opened(weft_http_static *st, weft_http_request *req, weft__sfile *f, const char *name, bool gzip) {
   answer a = {weft_http_static_content_type(st, name), gzip, {{0}, {0}, 0}};
   make_validators(&f->sb, &a.v);
+  size_t el = strlen(a.v.etag);
+  if (gzip && el + 3 < sizeof a.v.etag) /* never the identity's tag, even for the same size and time */
+    memcpy(a.v.etag + el - 1, "-gz\"", 5);
   if (not_modified(req, &a.v)) {
     weft_http_header h[3] = {{"ETag", a.v.etag}, {"Last-Modified", a.v.last_modified}, {"Vary", "Accept-Encoding"}};
     weft_http_respond(req, 304, h, gzip ? 3 : 2, NULL, 0);

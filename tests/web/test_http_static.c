@@ -411,6 +411,7 @@ static void test_precompressed(void) {
     CHECK_STR(hdr("Vary"), "Accept-Encoding");
     CHECK_STR(hdr("Content-Length"), "7");
     CHECK(strcmp(hdr("ETag"), plain_etag) != 0);
+    CHECK(strstr(hdr("ETag"), "-gz\"") != NULL);
   }
   static const char *refuses[] = {"gzip;q=0", "br", "*;q=0, identity", "gzip;q=0.000, *", "identity"};
   for (size_t i = 0; i < sizeof refuses / sizeof refuses[0]; i++) {
