@@ -15,8 +15,8 @@
  * takes gzip (q > 0; "gzip;q=0" refuses it, "*" counts when gzip is not named) and FILE.gz is a
  * regular file next to FILE, not older than it, the .gz is sent with Content-Encoding: gzip, the
  * original's Content-Type, Vary: Accept-Encoding, and its own ETag (ending "-gz") and
- * Last-Modified; ranges apply to the .gz bytes. The sibling is only looked for when the client takes gzip, so the
- * identity answer carries no Vary.
+ * Last-Modified; ranges apply to the .gz bytes. The sibling is only looked for when the client
+ * takes gzip, so the identity answer carries no Vary.
  *
  * Directories: a target naming a directory without a trailing '/' is answered 301 to the same
  * target with the '/' (the query kept); with it, the index file, else 403, or an HTML listing

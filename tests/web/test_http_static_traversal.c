@@ -113,7 +113,8 @@ static void test_traversal_table(void) {
       "http://h//etc/passwd", "http://h/sub/../../secret.txt", "/%c0%ae%c0%ae/secret.txt",
       "/%c0%ae%c0%ae%c0%afsecret.txt", "/%e0%80%ae%e0%80%ae/secret.txt", "/%c1%9c..%c1%9csecret.txt",
       "/%252e%252e/secret.txt", "/%252e%252e%252fsecret.txt", "/out", "/sub/up/secret.txt", "/sub/up/",
-      "/..;/secret.txt", "/....//secret.txt", "/.../secret.txt", "/%2e%2e%00/secret.txt", "/%2e%2e%u2216secret.txt",
+      "/..;/secret.txt", "/....//secret.txt", "/.../secret.txt", "/%2e%2e%00/secret.txt",
+      "/%2e%2e%u2216secret.txt",
       "/sub/%2e%2e%2f%2e%2e%2fsecret.txt", "/../www/../secret.txt", "/etc/passwd", "/secret.txt",
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
