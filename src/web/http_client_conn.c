@@ -431,8 +431,14 @@ static weft_value connect_failed(weft_value v, void *arg) {
     if (c->idle) weft_delayed_call_cancel(c->idle);
     c->idle = NULL;
     int code = weft_failure_code(v.v.f);
-    if (weft_failure_check(v.v.f, WEFT_FAILURE_DOMAIN, WEFT_ECANCELED) && c->timed_out) code = WEFT_ETIMEDOUT;
-    conn_gone(c, code ? code : WEFT_ECONNABORTED, v.v.f);
+    if (c->timed_out && c->pool) {
+      weft_failure *t = weft_failure_new(WEFT_HTTP_CLIENT_DOMAIN, WEFT_ETIMEDOUT, "cannot connect to %s:%d: timed out after %g s",
+                                         c->pool->host, c->pool->port, c->a ? c->a->o.connect_timeout : 0.0);
+      conn_gone(c, WEFT_ETIMEDOUT, t);
+      weft_failure_unref(t);
+    } else {
+      conn_gone(c, code ? code : WEFT_ECONNABORTED, v.v.f);
+    }
   }
   weft_value_release(v);
   return weft_none();

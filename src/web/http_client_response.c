@@ -22,7 +22,7 @@ struct weft_http_response {
   size_t len, cap, max;
   weft_deferred *content;
   weft_http_body_callbacks cb;
-  bool ended, paused, held_pause, in_callback;
+  bool ended, paused, held_pause;
   int end_error;
   char *end_reason;
 };
@@ -125,9 +125,8 @@ static void settle_content(weft_http_response *resp) {
 }
 
 static void end_deliver(weft_http_response *resp) {
-  resp->in_callback = true;
+  /* the last touch: on_end may free the response */
   if (resp->cb.on_end) resp->cb.on_end(resp, resp->end_error, resp->end_reason, resp->cb.user);
-  resp->in_callback = false;
 }
 
 void weft__hc_response_data(weft_http_response *resp, const char *data, size_t len) {

@@ -369,7 +369,37 @@ static void test_streaming_backpressure(void) {
   fx_done(&f);
 }
 
+static void test_treq_layer(void) {
+  fx f;
+  fx_init(&f, 0);
+  weft_http_opts o;
+  weft_http_opts_init(&o);
+  weft_http_header form[] = {{"a b", "1&2"}, {"x", "\xc3\xa9"}};
+  o.form = form;
+  o.nform = 2;
+  o.user = "al";
+  o.password = "pw";
+  weft_http_response *resp = response_of(&f, weft_http_post(f.agent, "http://app.test/echo", &o));
+  REQUIRE(resp);
+  weft_deferred *t = weft_http_text(resp); /* takes resp */
+  for (int i = 0; i < 20 && !weft_deferred_called(t); i++) turn(&f, 1);
+  weft_value v;
+  REQUIRE(weft_success_result_of(t, &v, NULL, 0) == 0);
+  CHECK_STR((const char *)v.v.p, "POST a+b=1%262&x=%C3%A9");
+  weft_value_release(v);
+  weft_deferred_unref(t);
+  CHECK_STR(f.app.last_auth, "Basic YWw6cHc=");
+  /* redirects are followed by default here, as in treq */
+  weft_http_opts_init(&o);
+  resp = response_of(&f, weft_http_get(f.agent, "http://app.test/redirect/1", &o));
+  REQUIRE(resp);
+  CHECK_INT(weft_http_response_status(resp), 200);
+  weft_value_release(weft_ptr(resp, (void (*)(void *))weft_http_response_free));
+  fx_done(&f);
+}
+
 int main(void) {
+  RUN(test_treq_layer);
   RUN(test_get_and_keep_alive);
   RUN(test_chunked_head_204);
   RUN(test_redirects);
