@@ -84,6 +84,17 @@ typedef struct weft_http_server_options {
   /* Content-Type of answers given as plain strings by Deferred handlers (copied).
    * Default "text/plain; charset=utf-8". */
   const char *default_content_type;
+  /* Emit one event per finished request (refused ones included) to the reactor's log publisher:
+   * namespace "weft.http.access", level info, message the Combined Log Format line
+   *   127.0.0.1 - - [25/Nov/2026:19:30:06 +0000] "GET / HTTP/1.1" 200 13 "-" "curl/7.88.1"
+   * (the time is when the request arrived, in UTC; the size counts body bytes sent), fields
+   * "remote" (the client's host, "-" once it has gone), "timestamp" (as in the line), "request"
+   * (the request line, "-" for one that could not be parsed), "method", "target", "protocol"
+   * ("HTTP/1.1"), "status", "bytes", "referer" and "user_agent" ("-" when absent), "duration"
+   * (seconds from the whole head having arrived to the end of the answer). The strings from the
+   * client are escaped as nginx does ('"', '\' and bytes outside printable ASCII as \xHH), so a
+   * line can not be forged. weft_log_json_observer prints them as JSON lines. Default false. */
+  bool access_log;
 } weft_http_server_options;
 
 /* Fills o with the defaults; call before setting fields, so new fields get defaults too. */
@@ -106,6 +117,20 @@ const weft_factory *weft_http_server_factory(weft_http_server *srv);
 
 /* Number of connections open now (for tests and drain logic). */
 size_t weft_http_server_connections(const weft_http_server *srv);
+
+/* Drains the server gracefully (what to do on SIGTERM): idle keep-alive connections (and ones
+ * with only part of a request head received) are closed now; a connection with a request in
+ * progress finishes its current response, sent with Connection: close when its head has not gone
+ * yet, then closes; requests pipelined behind it are not started. A connection accepted from now
+ * on is closed at once: the caller stops its listening ports itself (weft_listening_port_close or _stop),
+ * before or after. Returns a Deferred (one reference, the caller's) that fires with
+ * WEFT_VALUE_NONE when the last connection is gone, or when timeout seconds have passed, after
+ * aborting the connections left (timeout <= 0 or infinite: no deadline). A connection whose client
+ * left while a handler still holds its request counts until the handler finishes it. Cancelling
+ * the Deferred stops waiting (the deadline too); the server stays draining. A second call returns
+ * a Deferred failed with WEFT_EALREADY; NULL when out of memory. weft_http_server_free during a
+ * drain fails the Deferred with WEFT_ECANCELED. */
+weft_deferred *weft_http_server_drain(weft_http_server *srv, double timeout);
 
 /* Frees the server. Close the ports listening with its factory first. Open connections are
  * aborted (their connection_lost follows on the reactor's next turns); the memory goes once the

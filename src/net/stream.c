@@ -37,6 +37,10 @@ typedef struct stream {
   int lost_reason;
   uint8_t kind;
   bool fd_closed, read_eof, shut_done, want_write;
+  /* Pausing reading is lazy: the poller keeps watching for input until some arrives while
+   * paused (then this is set and reading is really turned off). A protocol that pauses while it
+   * answers a request and resumes in the same turn (HTTP) then costs no epoll_ctl at all. */
+  bool pause_hit;
 } stream;
 
 #define FROM_FIELD(ptr, field) ((stream *)((char *)(ptr) - offsetof(stream, field)))
@@ -73,7 +77,9 @@ static ssize_t send_iov(int fd, const struct iovec *iov, int iovcnt) {
 static void update_interest(stream *s) {
   if (s->fd_closed) return;
   unsigned ev = 0;
-  if (!s->base.reading_paused && !s->read_eof && !s->base.closing && (!s->splice_out || splice_can_fill(s)))
+  if (!s->base.reading_paused) s->pause_hit = false;
+  if ((!s->base.reading_paused || !s->pause_hit) && !s->read_eof && !s->base.closing &&
+      (!s->splice_out || splice_can_fill(s)))
     ev |= WEFT__READ;
   if (s->want_write) ev |= WEFT__WRITE;
   int rc = weft__io_set(s->base.r, &s->io, ev);
@@ -275,9 +281,15 @@ static void splice_read(stream *s) {
 
 static void on_io(weft__io *io, unsigned revents) {
   stream *s = (stream *)((char *)io - offsetof(stream, io));
-  if ((revents & WEFT__READ) && !s->base.reading_paused && !s->read_eof && !s->base.closing) {
-    if (s->splice_out) splice_read(s);
-    else do_read(s);
+  if ((revents & WEFT__READ) && !s->read_eof && !s->base.closing) {
+    if (s->base.reading_paused) {
+      s->pause_hit = true; /* input came while paused: stop watching for it now */
+      update_interest(s);
+    } else if (s->splice_out) {
+      splice_read(s);
+    } else {
+      do_read(s);
+    }
   }
   if (s->fd_closed) return;
   if ((revents & WEFT__WRITE) && s->want_write) flush(s);
@@ -300,10 +312,11 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
     return queue_output(s, iov, iovcnt, total);
   ssize_t w = send_iov(s->io.fd, iov, iovcnt);
   if (w < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      close_now(s, -errno);
-      return 0; /* the loss is reported through connection_lost, as for a queued write */
-    }
+    /* A hard error (the peer reset) is not acted on inside write: closing here would run
+     * connection_lost and stop_producing under the caller's feet (a producer writing from
+     * resume_producing would find itself freed). Queued like any write, the bytes meet the same
+     * error in the flush on the next turn, which closes. */
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return queue_output(s, iov, iovcnt, total);
     w = 0;
   }
   size_t done = (size_t)w;

@@ -167,6 +167,7 @@ static void after_response(weft__http_conn *c) {
 
 void weft__http_request_done(weft_http_request *req) {
   weft__http_conn *c = req->conn;
+  if (c->srv->o.access_log) weft__http_access_log(req, req->status, req->written);
   req->phase = WEFT__HTTP_DONE;
   if (c->dispatching) return; /* on_message_complete takes it from here */
   c->pending = false;
@@ -197,7 +198,8 @@ static int on_head(void *user, const weft__h1_head *h) {
   weft__http_request_begin(&c->req, h);
   c->in_request = true;
   c->served++;
-  if (srv->o.max_requests && c->served >= srv->o.max_requests) c->req.keep_alive = false;
+  if (srv->o.access_log) c->req.started = weft_reactor_seconds(srv->r);
+  if ((srv->o.max_requests && c->served >= srv->o.max_requests) || srv->draining) c->req.keep_alive = false;
   if (h->expect_unknown) {
     c->fail_status = 417;
     return WEFT__H1_PAUSE;

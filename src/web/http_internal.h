@@ -47,6 +47,7 @@ struct weft_http_request {
   char *hbuf; /* a streamed response's head, built by start/header */
   size_t hbuf_len, hbuf_cap;
   weft_deferred *d; /* a Deferred handler's Deferred, until it fires (one reference) */
+  double started;   /* reactor seconds at the head, with the access log on */
 };
 
 struct weft__http_conn {
@@ -86,6 +87,9 @@ struct weft_http_server {
   weft__http_conn *conns;
   size_t nconns; /* lost connections whose request a handler still holds included */
   bool freeing;
+  bool draining; /* weft_http_server_drain was called: no new requests, no new connections */
+  weft_deferred *drain_d;         /* the drain's Deferred until it fires (our reference) */
+  weft_delayed_call *drain_timer; /* the drain's deadline */
   /* "Date: <IMF-fixdate>\r\nServer: <name>\r\n", the date rewritten once a second. */
   char *common;
   size_t common_len;
@@ -141,6 +145,18 @@ void weft__http_refresh_date(weft_http_server *srv);
 /* Ends a response that can no longer be completed (a streamed response whose producer failed):
  * aborts the connection and releases the request. */
 void weft__http_response_abort(weft_http_request *req);
+
+/* http_drain.c */
+/* Puts one connection into drain: closes it if idle, or makes its current response the last. */
+void weft__http_conn_drain(weft__http_conn *c);
+/* Fires the drain's Deferred if the last connection has gone. May free srv (the Deferred's
+ * callbacks may): the caller must not touch srv afterwards. */
+void weft__http_drain_check(weft_http_server *srv);
+/* The server is being freed: the drain's timer goes and its Deferred fails with WEFT_ECANCELED. */
+void weft__http_drain_abandon(weft_http_server *srv);
+
+/* http_access_log.c: emits req's access log event (the server's access_log option is on). */
+void weft__http_access_log(weft_http_request *req, int status, uint64_t bytes);
 
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);

@@ -177,6 +177,8 @@ int weft_http_respond(weft_http_request *req, int status, const weft_http_header
     if (k == H_CONNECTION && is_close(headers[i].value, vl)) keep = false;
     need += nl + vl + 4;
   }
+  req->status = status;
+  req->written = c->lost || req->head || bodiless_status(status) ? 0 : len;
   if (c->lost) {
     finish_request(req);
     return WEFT_ECLOSED;
@@ -390,6 +392,7 @@ void weft__http_send_error(weft__http_conn *c, int status) {
   char *h = need <= sizeof stack ? stack : malloc(need);
   c->in_request = false;
   c->receiving = false;
+  if (srv->o.access_log) weft__http_access_log(&c->req, status, rl + 1);
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   if (h) {
     weft__http_refresh_date(srv);

@@ -118,7 +118,7 @@ static void resume_task_fn(weft__task *t);
 static int build_protocol(void *user, const weft_address *peer, weft_protocol *out) {
   (void)peer; /* read when a log line needs it: most requests never do */
   weft_http_server *srv = user;
-  if (srv->freeing) return WEFT_ECLOSED;
+  if (srv->freeing || srv->draining) return WEFT_ECLOSED; /* the transport closes it at once */
   weft__http_conn *c = calloc(1, sizeof *c);
   if (!c) return WEFT_ENOMEM;
   c->srv = srv;
@@ -150,11 +150,13 @@ void weft__http_conn_maybe_free(weft__http_conn *c) {
   srv->nconns--;
   free(c);
   if (srv->freeing && srv->nconns == 0) server_destroy(srv);
+  else weft__http_drain_check(srv);
 }
 
 void weft_http_server_free(weft_http_server *srv) {
-  if (!srv) return;
+  if (!srv || srv->freeing) return; /* freeing again: from the drain's callbacks below */
   srv->freeing = true;
+  weft__http_drain_abandon(srv);
   srv->handler = NULL;
   srv->dhandler = NULL;
   if (srv->nconns == 0) {

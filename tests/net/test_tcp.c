@@ -410,6 +410,66 @@ static void test_factory_start_stop_and_options(void) {
   close_reactor(r);
 }
 
+/* ---- a write that meets a reset peer ---- */
+
+typedef struct reset_server {
+  weft_transport *t;
+  bool lost, stopped;
+  int reason;
+} reset_server;
+static void reset_stop(void *u) { ((reset_server *)u)->stopped = true; }
+static void reset_nop(void *u) { (void)u; }
+static void reset_made(weft_transport *t, void *u) {
+  ((reset_server *)u)->t = t;
+  weft_transport_pause_reading(t); /* the reset must be met by the write, not by a read */
+}
+static void reset_lost(weft_transport *t, int reason, void *u) {
+  (void)t;
+  ((reset_server *)u)->lost = true;
+  ((reset_server *)u)->reason = reason;
+}
+static const weft_protocol_callbacks reset_callbacks = {.connection_made = reset_made, .connection_lost = reset_lost};
+static int reset_build(void *u, const weft_address *peer, weft_protocol *out) {
+  (void)peer;
+  out->cb = &reset_callbacks;
+  out->user = u;
+  return 0;
+}
+
+/* A large write straight into the socket that fails (the peer reset) must not stop the
+ * producer inside weft_transport_write: a producer writing from resume_producing would be
+ * stopped and freed under its own feet. stop_producing and connection_lost come on a later turn. */
+static void test_write_to_reset_peer_reports_loss_later(void) {
+  weft_reactor *r = new_reactor();
+  reset_server rs = {0};
+  weft_factory sf = {.build_protocol = reset_build, .user = &rs};
+  weft_listening_port *p = listen_local(r, &sf);
+  weft_address to = loopback_of(p, "127.0.0.1");
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(connect(fd, &to.u.sa, to.len) == 0);
+  bool made = false;
+  for (int i = 0; i < 500 && !made; i++) {
+    weft_reactor_iterate(r, 0.01);
+    made = rs.t != NULL;
+  }
+  REQUIRE(made);
+  weft_producer prod = {.pause_producing = reset_nop, .resume_producing = reset_nop, .stop_producing = reset_stop, .user = &rs};
+  REQUIRE(weft_transport_register_producer(rs.t, &prod, true) == 0);
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(fd); /* RST */
+  static char big[256 * 1024];
+  CHECK_INT(weft_transport_write(rs.t, big, sizeof big), 0);
+  CHECK(!rs.stopped);
+  CHECK(!rs.lost);
+  CHECK(turn_until(r, &rs.lost, 5));
+  CHECK(rs.stopped);
+  CHECK(rs.reason == WEFT_ECONNRESET || rs.reason == WEFT_EPIPE);
+  weft_listening_port_close(p);
+  close_reactor(r);
+}
+
 int main(void) {
   RUN(test_echo_round_trip_ipv4);
   RUN(test_dual_stack_and_ipv6);
@@ -425,5 +485,6 @@ int main(void) {
   RUN(test_half_close_both_ways);
   RUN(test_factory_refusal_closes);
   RUN(test_factory_start_stop_and_options);
+  RUN(test_write_to_reset_peer_reports_loss_later);
   return CHECK_DONE();
 }
