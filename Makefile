@@ -1,5 +1,5 @@
 # A thin wrapper over CMake so that the README's two commands work on a fresh machine.
-#   make run   - installs missing packages, builds, starts `weft echo --listen tcp:8000`
+#   make run   - installs missing packages, builds, starts `weft web` on tcp:8080 serving examples/site/
 #   make test  - installs missing packages, builds and runs every test (gcc, -Werror), then again
 #                under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
 #   make install PREFIX=/usr/local
@@ -26,9 +26,12 @@ build-asan: deps
 		-DWEFT_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# The demo site: static files from examples/site/ plus --demo's coroutine route, access log on
+# stdout. WEB_FLAGS adds options, e.g. make run WEB_FLAGS='--workers 2'.
+WEB_FLAGS ?=
 run: build
-	@echo "weft echo is listening on 127.0.0.1:8000; talk to it with:  nc 127.0.0.1 8000  (or telnet 127.0.0.1 8000); Ctrl-C stops it"
-	@$(BUILD)/weft echo --listen tcp:8000:interface=127.0.0.1
+	@echo "weft web is serving examples/site/ on http://127.0.0.1:8080/ (and /demo/hello); Ctrl-C drains and stops it"
+	@$(BUILD)/weft web --path examples/site --listen tcp:8080:interface=127.0.0.1 --demo --access-log - $(WEB_FLAGS)
 
 # A test that fails is run once more before it counts as failed (--repeat until-pass:2): timing
 # tests on a loaded two-core machine can miss a bound once; both outcomes are printed.

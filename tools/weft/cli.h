@@ -66,6 +66,18 @@ typedef struct cli_app {
   void (*stop)(struct cli_app *app);
   void *user; /* the subcommand's state, for start and stop */
   bool started;
+  /* Optional: the first SIGINT or SIGTERM calls term instead of stopping the reactor (weft web
+   * drains: it closes the ports with cli_close_ports and stops the reactor when done); a second
+   * one stops at once. */
+  void (*term)(struct cli_app *app, int signo);
+  bool terminating;
+  /* Optional: SIGHUP is watched and calls hup (weft web reopens its access log). */
+  void (*hup)(struct cli_app *app);
+  /* Optional: the log observer and its level, in place of text or JSON lines on stderr at
+   * app->level. */
+  weft_log_observer_fn log_fn;
+  void *log_user;
+  weft_log_level log_min;
 } cli_app;
 
 /* Sets app up for command (ns and usage are borrowed static strings). */
@@ -88,6 +100,9 @@ int cli_usage_error(const cli_app *app, const char *fmt, ...);
  * app->r, which is valid while the reactor runs. Returns the exit status. Frees the endpoints. */
 int cli_run(cli_app *app, const weft_factory *f);
 
+/* Closes every listening port (connections live on); cancels listens still pending. */
+void cli_close_ports(cli_app *app);
+
 /* Frees what cli_parse made (cli_run does this itself). */
 void cli_app_cleanup(cli_app *app);
 
@@ -103,5 +118,6 @@ void cli_log_lost(const cli_app *app, const char *what, const char *peer, int re
 int cli_echo_main(int argc, char **argv);
 int cli_portforward_main(int argc, char **argv);
 int cli_web_main(int argc, char **argv);
+int cli_get_main(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"echo", "echo back every byte received (Twisted's echo service)", cli_echo_main},
     {"portforward", "forward every connection to another address, both ways", cli_portforward_main},
     {"web", "serve the files below a directory over HTTP", cli_web_main},
+    {"get", "fetch a URL and print its body", cli_get_main},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -187,9 +188,29 @@ void cli_log_lost(const cli_app *app, const char *what, const char *peer, int re
 
 static void on_signal(weft_reactor *r, int signo, void *arg) {
   cli_app *app = arg;
-  weft_log_emit(weft_reactor_log(r), WEFT_LOG_INFO, app->ns, "received {signal}, stopping",
+  if (signo == SIGHUP) {
+    if (app->hup) app->hup(app);
+    return;
+  }
+  bool term = app->term && !app->terminating;
+  weft_log_emit(weft_reactor_log(r), WEFT_LOG_INFO, app->ns, term ? "received {signal}, draining" : "received {signal}, stopping",
                 WEFT_LOG_STR("signal", signo == SIGINT ? "SIGINT" : "SIGTERM"), WEFT_LOG_END);
+  if (term) {
+    app->terminating = true;
+    app->term(app, signo);
+    return;
+  }
   weft_reactor_stop(r);
+}
+
+void cli_close_ports(cli_app *app) {
+  app->stopping = true; /* a cancelled listen is no error now */
+  for (size_t i = 0; i < app->nlistens; i++) {
+    cli_listen *l = &app->listens[i];
+    weft_deferred_cancel(l->listening); /* a listen still pending (nothing for a fired one) */
+    weft_listening_port_close(l->port);
+    l->port = NULL;
+  }
 }
 
 /* Shutdown, "during" phase: the reactor drains the tasks this queues (the connection_lost calls)
@@ -198,12 +219,7 @@ static void on_shutdown(weft_trigger_ctx *ctx, void *arg) {
   cli_app *app = arg;
   (void)ctx;
   app->stopping = true;
-  for (size_t i = 0; i < app->nlistens; i++) {
-    cli_listen *l = &app->listens[i];
-    weft_deferred_cancel(l->listening); /* a listen still pending (nothing for a fired one) */
-    weft_listening_port_close(l->port);
-    l->port = NULL;
-  }
+  cli_close_ports(app);
   for (cli_conn *c = app->live.next, *next; c != &app->live; c = next) {
     next = c->next;
     c->abort(c);
@@ -254,17 +270,21 @@ static void open_ports(cli_app *app, const weft_factory *f) {
 }
 
 int cli_run(cli_app *app, const weft_factory *f) {
-  weft_signal_watch *sigint = NULL, *sigterm = NULL;
+  weft_signal_watch *sigint = NULL, *sigterm = NULL, *sighup = NULL;
   int rc = weft_reactor_new(&app->r, NULL);
   if (rc) {
     fprintf(stderr, "weft %s: cannot create the reactor: %s\n", app->command, weft_strerror(rc));
     cli_app_cleanup(app);
     return CLI_EXIT_FAILURE;
   }
-  weft_log_add_observer(weft_reactor_log(app->r), app->level,
-                        app->json ? weft_log_json_observer : weft_log_text_observer, stderr);
+  if (app->log_fn)
+    weft_log_add_observer(weft_reactor_log(app->r), app->log_min, app->log_fn, app->log_user);
+  else
+    weft_log_add_observer(weft_reactor_log(app->r), app->level,
+                          app->json ? weft_log_json_observer : weft_log_text_observer, stderr);
   if (!rc) rc = weft_reactor_watch_signal(&sigint, app->r, SIGINT, on_signal, app);
   if (!rc) rc = weft_reactor_watch_signal(&sigterm, app->r, SIGTERM, on_signal, app);
+  if (!rc && app->hup) rc = weft_reactor_watch_signal(&sighup, app->r, SIGHUP, on_signal, app);
   if (!rc) rc = weft_reactor_add_trigger(NULL, app->r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_DURING, on_shutdown, app);
   if (!rc && app->start) {
     rc = app->start(app, &f);
@@ -277,6 +297,7 @@ int cli_run(cli_app *app, const weft_factory *f) {
   for (size_t i = 0; i < app->nlistens; i++) weft_deferred_unref(app->listens[i].listening);
   weft_signal_watch_free(sigint);
   weft_signal_watch_free(sigterm);
+  weft_signal_watch_free(sighup);
   int frc = weft_reactor_free(app->r);
   if (frc) fprintf(stderr, "weft %s: reactor not closed clean: %s\n", app->command, weft_strerror(frc));
   app->r = NULL;
