@@ -1,5 +1,5 @@
-/* http_router.c: routes, mounted sub-routers, resource trees and virtual hosts over the HTTP
- * server (Klein's app.route, twisted.web.resource.Resource and twisted.web.vhost.NameVirtualHost). */
+/* http_router.c: routes, mounted sub-routers and resource trees over the HTTP server (Klein's
+ * app.route and twisted.web.resource.Resource); virtual hosts are in http_vhosts.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,17 +87,6 @@ struct weft_http_resource {
   size_t nr;
   weft_http_get_child_fn get_child;
   bool leaf, owned;
-};
-
-typedef struct vhost {
-  char *host;
-  weft_http_router *rt;
-} vhost;
-
-struct weft_http_vhosts {
-  vhost *v;
-  size_t n;
-  weft_http_router *dflt;
 };
 
 static char *dup_n(const char *s, size_t n) {
@@ -635,72 +624,4 @@ static bool resource_route(weft_http_resource *res, weft_http_request *req, cons
   }
   if (res->nr == 0) return false;
   return render(res, req, m, a);
-}
-
-/* ---- virtual hosts ---- */
-
-int weft_http_vhosts_new(weft_http_vhosts **out) {
-  *out = calloc(1, sizeof **out);
-  return *out ? 0 : WEFT_ENOMEM;
-}
-
-void weft_http_vhosts_free(weft_http_vhosts *vh) {
-  if (!vh) return;
-  for (size_t i = 0; i < vh->n; i++) free(vh->v[i].host);
-  free(vh->v);
-  free(vh);
-}
-
-static bool ieq(const char *a, size_t alen, const char *b) {
-  if (strlen(b) != alen) return false;
-  for (size_t i = 0; i < alen; i++) {
-    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
-    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
-int weft_http_vhosts_add(weft_http_vhosts *vh, const char *host, weft_http_router *rt) {
-  if (!host || !*host || !rt) return WEFT_EINVAL;
-  for (size_t i = 0; i < vh->n; i++) {
-    if (!ieq(host, strlen(host), vh->v[i].host)) continue;
-    vh->v[i].rt = rt;
-    return 0;
-  }
-  vhost *v = realloc(vh->v, (vh->n + 1) * sizeof *v);
-  if (!v) return WEFT_ENOMEM;
-  vh->v = v;
-  if (!(v[vh->n].host = dup_n(host, strlen(host)))) return WEFT_ENOMEM;
-  v[vh->n++].rt = rt;
-  return 0;
-}
-
-void weft_http_vhosts_set_default(weft_http_vhosts *vh, weft_http_router *rt) { vh->dflt = rt; }
-
-void weft_http_vhosts_route(weft_http_vhosts *vh, weft_http_request *req) {
-  size_t len = 0;
-  const char *host = weft_http_request_header(req, "Host", &len);
-  weft_http_router *rt = vh->dflt;
-  if (host) {
-    /* The port goes: after the closing bracket of an IPv6 literal, or from the first ':'. */
-    const char *end = host[0] == '[' ? memchr(host, ']', len) : NULL;
-    const char *colon = end ? NULL : memchr(host, ':', len);
-    if (end) len = (size_t)(end - host) + 1;
-    else if (colon) len = (size_t)(colon - host);
-    for (size_t i = 0; i < vh->n; i++)
-      if (ieq(host, len, vh->v[i].host)) {
-        rt = vh->v[i].rt;
-        break;
-      }
-  }
-  if (rt) weft_http_router_route(rt, req);
-  else answer_not_found(req);
-}
-
-static void vhosts_handler(weft_http_request *req, void *user) { weft_http_vhosts_route(user, req); }
-
-weft_http_handler_binding weft_http_vhosts_handler(weft_http_vhosts *vh) {
-  return (weft_http_handler_binding){vhosts_handler, vh};
 }
