@@ -330,7 +330,9 @@ typedef weft_value (*weft_http_thread_fn)(const weft_http_snapshot *s, void *use
  * the answer, and meanwhile serves other requests. A client that disconnects stops req waiting:
  * the job still runs (a running thread cannot be stopped) and its answer is dropped. A pool that
  * is full or stopping gives a 500. Call it from a handler, as the handler's answer. Returns 0,
- * WEFT_EINVAL (fn NULL), WEFT_ESTATE (req finished or already answered from a Deferred). */
+ * WEFT_EINVAL (fn NULL), WEFT_ESTATE (req finished or already answered from a Deferred, or its
+ * body not collected yet under stream_bodies: call it from a weft_http_request_body_collect
+ * callback). */
 int weft_http_request_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user);
 
 /* The snapshot's method, target, decoded path, query (NULL when none), version (10, 11), first

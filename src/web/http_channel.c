@@ -205,7 +205,7 @@ static void after_response(weft__http_conn *c) {
 
 void weft__http_request_done(weft_http_request *req) {
   weft__http_conn *c = req->conn;
-  if (c->srv->o.access_log) weft__http_access_log(req, req->status, req->written);
+  if (c->srv->o.access_log && !req->logged) weft__http_access_log(req, req->status, req->written);
   weft__http_deferred_forget(req);
   req->phase = WEFT__HTTP_DONE;
   if (req->bs && !req->bs->complete) {

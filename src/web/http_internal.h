@@ -43,6 +43,7 @@ struct weft_http_request {
   bool chunked, has_length, no_body, producer;
   bool upgrade_req; /* Connection: upgrade with an Upgrade list (HTTP/1.1) */
   bool upgrader;    /* ...and an upgrader has it */
+  bool logged;      /* its access log event has gone (a refusal while a handler holds it) */
   int status;
   uint32_t hbuf_len, hbuf_cap; /* of hbuf below (a head is far below 4 GiB) */
   uint64_t length, written; /* the announced Content-Length and the body bytes sent */

@@ -414,7 +414,10 @@ void weft__http_send_error(weft__http_conn *c, int status) {
     return;
   }
   char *h = need <= sizeof stack ? stack : malloc(need);
-  if (srv->o.access_log) weft__http_access_log(&c->req, status, rl + 1);
+  if (srv->o.access_log && !c->req.logged) {
+    weft__http_access_log(&c->req, status, rl + 1);
+    c->req.logged = true; /* a handler holding the request finishes it without a second line */
+  }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   if (h) {
     weft__http_refresh_date(srv);

@@ -136,6 +136,7 @@ int weft__http_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, voi
 
 int weft_http_request_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user) {
   if (!fn) return WEFT_EINVAL;
+  if (weft_http_request_body_pending(req)) return WEFT_ESTATE; /* the snapshot needs it whole */
   return weft__http_run_in_thread(req, fn, user, NULL, 0);
 }
 
