@@ -117,6 +117,28 @@ static int chain_to_growth(void *arg) {
   return outcome(other, 2);
 }
 
+/* A Deferred list's step on an input whose two inline steps are taken. */
+static int list_growth(void *arg) {
+  (void)arg;
+  int rc = 0;
+  weft_deferred *in = weft_deferred_new(quiet);
+  if (!in) return WEFT_ENOMEM;
+  weft_deferred_add_callback(in, add_one, NULL);
+  weft_deferred_add_callback(in, add_one, NULL);
+  weft_deferred *mine = weft_deferred_ref(in);
+  weft_deferred *agg = weft_gather(quiet, &in, 1, 0); /* its step is the third */
+  weft_deferred_callback(mine, weft_int(0));
+  weft_deferred_unref(mine);
+  if (!agg) return rc ? rc : WEFT_ENOMEM;
+  weft_value v;
+  int rc2 = weft_deferred_take_result(agg, &v);
+  if (!rc2 && v.kind == WEFT_VALUE_FAILURE) rc2 = failure_rc(v.v.f);
+  else if (!rc2 && (!weft_result_list_of(v) || weft_result_list_get(weft_result_list_of(v), 0).v.i != 2)) rc2 = WEFT_EINVAL;
+  weft_value_release(v);
+  weft_deferred_unref(agg);
+  return rc ? rc : rc2;
+}
+
 /* Three inputs: one fired before, two after; flags as given by arg. */
 static int lists(void *arg) {
   int which = *(int *)arg;
@@ -248,6 +270,7 @@ int main(void) {
   REQUIRE(weft_log_add_observer(quiet, WEFT_LOG_DEBUG, alloc_sweep_quiet, NULL) == 0);
   alloc_sweep("chains", chains, NULL);
   alloc_sweep("chain_to_growth", chain_to_growth, NULL);
+  alloc_sweep("list_growth", list_growth, NULL);
   int which[3] = {0, 1, 2};
   alloc_sweep("deferred_list", lists, &which[0]);
   alloc_sweep("gather", lists, &which[1]);
