@@ -17,11 +17,12 @@
  * a Failure with that code), or another code for a wrong outcome. arg is the test's. */
 typedef int (*alloc_scenario)(void *arg);
 
-/* With the k-th allocation failing, a scenario may still succeed (its checks all passed) when the
+/* modes 1: only the k-th allocation fails; 2: then also the k-th and every later one.
+ * With the k-th allocation failing, a scenario may still succeed (its checks all passed) when the
  * allocation was for something the outcome did not need, e.g. the WEFT_ECANCELED Failure of an
  * input a race cancels and consumes (weft then uses its static out-of-memory Failure, which the
  * race consumes just the same): such runs are counted as "absorbed". */
-static inline void alloc_sweep(const char *name, alloc_scenario fn, void *arg) {
+static inline void alloc_sweep_modes(const char *name, alloc_scenario fn, void *arg, int modes) {
   check_current = name;
   weft_test_alloc_stats st;
   weft_test_allocator_stats(&st);
@@ -39,7 +40,7 @@ static inline void alloc_sweep(const char *name, alloc_scenario fn, void *arg) {
   unsigned long long absorbed = 0;
   /* the k-th allocation fails alone (the code goes on with memory again: recovery paths), then
    * it and every later one (nothing can be allocated any more: cleanup paths) */
-  for (int every = 0; every < 2; every++) {
+  for (int every = 0; every < modes; every++) {
     for (uint64_t k = 1; k <= n && bad < 5; k++) {
       weft_test_allocator_fail_at(k, every);
       rc = fn(arg);
@@ -65,5 +66,8 @@ static inline void alloc_sweep_quiet(const weft_log_event *ev, void *user) {
   (void)ev;
   (void)user;
 }
+
+/* Both modes: the k-th allocation failing alone, then with every later one. */
+static inline void alloc_sweep(const char *name, alloc_scenario fn, void *arg) { alloc_sweep_modes(name, fn, arg, 2); }
 
 #endif
