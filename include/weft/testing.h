@@ -244,6 +244,22 @@ bool weft_string_transport_lost(const weft_string_transport *st, int *reason);
 void weft_string_transport_set_peer(weft_string_transport *st, const weft_address *a);
 void weft_string_transport_set_host(weft_string_transport *st, const weft_address *a);
 
+/* ---- in-memory connections (Twisted's iosim / loopbackAsync) ---- */
+
+/* Connects a protocol built by client to one built by server through a pair of in-memory
+ * transports on r: no socket, no address lookup. Both build_protocol calls and connection_made
+ * calls happen now (server first; the client's peer is 127.0.0.1:80, the server's
+ * 127.0.0.1:54321). What one end writes reaches the other on r's next turn (drive it with
+ * weft_reactor_iterate, or advance a memory reactor); bytes not yet delivered count as the
+ * writer's buffered output, so water marks and producers work, and a reader that paused reading
+ * holds them back. lose_connection closes both ends once what was written has arrived
+ * (connection_lost(0) on both); abort_connection ends both on the next turn (WEFT_EABORTED here,
+ * WEFT_ECONNRESET there). shutdown_write is WEFT_ENOTSUP. The pair counts as one open handle of r
+ * until both ends are lost. Returns 0, WEFT_EINVAL, WEFT_ENOMEM, or the error a build_protocol
+ * returned (nothing connected then: if only the client refused, the server's connection is lost
+ * at once with WEFT_ECONNRESET). */
+int weft_memory_pipe_connect(weft_reactor *r, const weft_factory *client, const weft_factory *server);
+
 /* ---- Deferred helpers (Twisted's SynchronousTestCase) ----
  *
  * For any C test framework: they never abort or print. Each returns whether the expectation held

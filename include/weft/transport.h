@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "weft/address.h"
@@ -44,6 +45,17 @@ int weft_transport_write(weft_transport *t, const void *buf, size_t len);
 
 /* Queues the iovcnt buffers in order, as one write. Same returns as weft_transport_write. */
 int weft_transport_writev(weft_transport *t, const struct iovec *iov, int iovcnt);
+
+/* Queues len bytes of the file fd from offset, in order with the other writes, to be sent by
+ * sendfile(2) without passing through user space. fd is duplicated, so the caller may close it at
+ * once; the file must not shrink meanwhile (a range the file no longer holds closes the
+ * connection with WEFT_EIO, so a cut body never looks complete). The bytes count in
+ * weft_transport_buffered until sent, so water marks and producers work as for write; no memory
+ * is held for them. len 0 queues nothing and only says whether the transport can: returns 0,
+ * WEFT_ENOTSUP where it cannot (TLS, pipes, the test kit's string transport, systems without
+ * sendfile; the caller then reads the file and writes what it read), WEFT_ECLOSED as for write,
+ * WEFT_EINVAL (negative fd or offset), WEFT_ENOMEM, or the dup error (WEFT_EMFILE). */
+int weft_transport_sendfile(weft_transport *t, int fd, off_t offset, size_t len);
 
 /* Closes once everything queued is sent (Twisted's loseConnection). From now on writes are
  * refused, and a registered producer (push or pull) is no longer paused, resumed or asked for

@@ -9,7 +9,11 @@
  * readable "from" -> splice into the pipe -> flush "to", which drains the pipe after its queue.
  * Small pieces are copied into "to"'s queue instead (a splice costs more than a copy there) and
  * leave with the turn's other writes. "from" reads only while "to" keeps up (its socket took all
- * it was given, the pipe is empty), so a slow "to" holds at most one read. */
+ * it was given, the pipe is empty), so a slow "to" holds at most one read.
+ *
+ * File ranges (weft_transport_sendfile) are a second kind of queued output: they wait in a file
+ * queue (sendfile.c) that knows where each one falls among the chunk queue's bytes, and flush
+ * sends each with sendfile(2) when its turn comes. They count in buffered like queued bytes. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "net/sendfile.h"
 #include "net/splice.h"
 #include "net/stream.h"
 #include "weft/errors.h"
@@ -32,6 +37,7 @@ typedef struct stream {
   weft__task flush_task;
   weft__task lost_task;
   weft__chunkq out;
+  weft__fileq files; /* file ranges among out's bytes */
   weft__splice *splice_out; /* this stream is the splice's "from" */
   weft__splice *splice_in;  /* this stream is the splice's "to" */
   int lost_reason;
@@ -50,8 +56,10 @@ static void splice_lost(stream *s);
 
 /* Output not yet in the kernel: the queue, then what a splice into this stream holds. */
 static bool has_output(const stream *s) {
-  return s->out.len > 0 || (s->splice_in && s->splice_in->pending > 0);
+  return s->out.len > 0 || s->files.head || (s->splice_in && s->splice_in->pending > 0);
 }
+
+static void update_buffered(stream *s) { s->base.buffered = s->out.len + s->files.len; }
 
 /* A splicing stream reads only while "to" is not backed up (its socket took all it was given
  * and the pipe is empty) and still takes data. A copied piece waits in "to"'s queue only until
@@ -101,6 +109,7 @@ static void close_now(stream *s, int reason) {
   close(s->io.fd);
   s->fd_closed = true;
   weft__chunkq_clear(&s->out, &r->chunks);
+  weft__fileq_clear(&s->files);
   s->base.buffered = 0;
   weft__task_cancel(r, &s->flush_task);
   s->lost_reason = reason;
@@ -167,11 +176,41 @@ static void drain_splice(stream *s) {
   }
 }
 
+/* Keeps the first iovecs holding at most limit bytes; returns how many. */
+static int trim_iov(struct iovec *iov, int n, size_t limit) {
+  for (int i = 0; i < n; i++) {
+    if (iov[i].iov_len >= limit) {
+      iov[i].iov_len = limit;
+      return i + 1;
+    }
+    limit -= iov[i].iov_len;
+  }
+  return n;
+}
+
+/* Sends the first file range when its turn has come. Returns 1 to go on, 0 when the socket is
+ * full, -1 when the stream was closed. */
+static int flush_file(stream *s) {
+  ssize_t n = weft__fileq_send(&s->files, s->io.fd);
+  if (n == WEFT_EINTR || n > 0) return 1;
+  if (n == WEFT_EAGAIN) return 0;
+  close_now(s, (int)n);
+  return -1;
+}
+
 static void flush(stream *s) {
   weft_reactor *r = s->base.r;
-  while (s->out.len > 0) {
+  while (s->out.len > 0 || s->files.head) {
+    size_t before = weft__fileq_bytes_first(&s->files);
+    if (before == 0 || s->out.len == 0) {
+      int k = flush_file(s);
+      if (k < 0) return;
+      update_buffered(s);
+      if (k == 0) break;
+      continue;
+    }
     struct iovec iov[MAX_IOV];
-    int n = weft__chunkq_peek(&s->out, iov, MAX_IOV);
+    int n = trim_iov(iov, weft__chunkq_peek(&s->out, iov, MAX_IOV), before);
     ssize_t w = send_iov(s->io.fd, iov, n);
     if (w < 0) {
       if (errno == EINTR) continue;
@@ -180,9 +219,10 @@ static void flush(stream *s) {
       return;
     }
     weft__chunkq_consume(&s->out, &r->chunks, (size_t)w);
-    s->base.buffered = s->out.len;
+    s->files.bytes_out += (uint64_t)w;
+    update_buffered(s);
   }
-  if (s->out.len == 0 && s->splice_in) {
+  if (s->out.len == 0 && !s->files.head && s->splice_in) {
     drain_splice(s);
     if (s->fd_closed) return;
   }
@@ -300,7 +340,8 @@ static void on_io(weft__io *io, unsigned revents) {
 static int queue_output(stream *s, const struct iovec *iov, int iovcnt, size_t total) {
   int rc = weft__chunkq_append(&s->out, &s->base.r->chunks, iov, iovcnt, total);
   if (rc) return rc;
-  s->base.buffered = s->out.len;
+  s->files.bytes_in += total;
+  update_buffered(s);
   schedule_flush(s);
   weft__transport_buffer_changed(&s->base);
   return 0;
@@ -337,6 +378,18 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
     done = 0;
   }
   return queue_output(s, rest, k, total - (size_t)w);
+}
+
+static int st_sendfile(weft_transport *t, int fd, off_t off, size_t len) {
+  stream *s = (stream *)t;
+  if (!weft__fileq_supported()) return WEFT_ENOTSUP;
+  if (len == 0) return 0;
+  int rc = weft__fileq_push(&s->files, fd, off, len);
+  if (rc) return rc;
+  update_buffered(s);
+  schedule_flush(s);
+  weft__transport_buffer_changed(t);
+  return 0;
 }
 
 static void st_lose(weft_transport *t) {
@@ -418,6 +471,7 @@ static const weft__transport_ops stream_ops = {
     .get_host = st_get_host,
     .set_option = st_set_option,
     .splice_to = st_splice_to,
+    .sendfile = st_sendfile,
 };
 
 int weft__stream_start(weft_reactor *r, int fd, weft__stream_kind kind, const weft_factory *f,

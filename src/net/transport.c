@@ -119,6 +119,13 @@ int weft_transport_splice_to(weft_transport *from, weft_transport *to) {
   return from->ops->splice_to(from, to);
 }
 
+int weft_transport_sendfile(weft_transport *t, int fd, off_t offset, size_t len) {
+  if (!t->ops->sendfile) return WEFT_ENOTSUP;
+  if (t->closing || t->write_shut) return WEFT_ECLOSED;
+  if (fd < 0 || offset < 0) return WEFT_EINVAL;
+  return t->ops->sendfile(t, fd, offset, len);
+}
+
 size_t weft_transport_buffered(const weft_transport *t) { return t->buffered; }
 
 int weft_transport_set_water_marks(weft_transport *t, size_t high, size_t low) {

@@ -19,6 +19,9 @@ typedef struct weft__transport_ops {
   int (*set_option)(weft_transport *t, int option, bool on); /* WEFT__OPT_* */
   /* weft_transport_splice_to (NULL: WEFT_ENOTSUP); the common code has checked closing states. */
   int (*splice_to)(weft_transport *from, weft_transport *to);
+  /* weft_transport_sendfile (NULL: WEFT_ENOTSUP); len 0 only asks whether it can. The common code
+   * has checked the closing state. */
+  int (*sendfile)(weft_transport *t, int fd, off_t offset, size_t len);
 } weft__transport_ops;
 
 enum { WEFT__OPT_NODELAY = 1, WEFT__OPT_KEEPALIVE = 2 };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/transport_internal.h"
 #include "web/http_internal.h"
 #include "weft/tls.h"
 
@@ -151,6 +152,32 @@ void weft__http_conn_resume(weft__http_conn *c) {
   if (c->buf_len) process(c, c->buf, c->buf_len);
 }
 
+/* ---- output backpressure between requests ----
+ * Answers given at once are queued on the transport with no producer to pause, so a client that
+ * pipelines requests and reads nothing would have the server queue answers without bound. After
+ * an answer, while the queue is past the transport's high-water mark, no further request is
+ * taken: the channel registers as a pull producer, which the transport asks for more once the
+ * queue is below its low-water mark. */
+
+static void drained(void *user) {
+  weft__http_conn *c = user;
+  if (!c->backed_up) return;
+  c->backed_up = false;
+  c->pending = false;
+  weft_transport_unregister_producer(c->t);
+  weft__http_conn_resume(c);
+}
+
+static void drain_stopped(void *user) { ((weft__http_conn *)user)->backed_up = false; }
+
+static void hold_while_backed_up(weft__http_conn *c) {
+  if (c->closing || weft_transport_buffered(c->t) <= c->t->high_water) return;
+  weft_producer p = {NULL, drained, drain_stopped, c};
+  if (weft_transport_register_producer(c->t, &p, false) != 0) return;
+  c->backed_up = true;
+  c->pending = true; /* what follows waits, as behind an answer not finished */
+}
+
 /* ---- the request's life ---- */
 
 /* After a response: the connection persists or closes. */
@@ -163,6 +190,7 @@ static void after_response(weft__http_conn *c) {
     return;
   }
   set_deadline(c, c->srv->o.idle_timeout);
+  hold_while_backed_up(c);
 }
 
 void weft__http_request_done(weft_http_request *req) {
@@ -228,7 +256,7 @@ static int on_message_complete(void *user) {
   dispatch(c);
   if (c->req.phase == WEFT__HTTP_DONE) {
     after_response(c);
-    return c->closing ? WEFT__H1_PAUSE : 0;
+    return c->closing || c->pending ? WEFT__H1_PAUSE : 0;
   }
   /* Answered later: what follows waits, and the request keeps its own copy of its bytes. */
   c->pending = true;

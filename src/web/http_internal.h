@@ -70,6 +70,7 @@ struct weft__http_conn {
   bool in_request;  /* between on_head and on_message_complete */
   bool receiving;   /* a partial request is buffered: the request timeout runs */
   bool reading_paused;
+  bool backed_up; /* answers queued past the high-water mark: no new request until they drain */
   bool guard; /* inside connection_lost: do not free the conn under it */
   int fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
 };

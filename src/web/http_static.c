@@ -1,5 +1,7 @@
 /* http_static.c: files from a directory over the HTTP server, with validators, conditional
- * requests and byte ranges (twisted.web.static.File). */
+ * requests, byte ranges and precompressed siblings (twisted.web.static.File). Directories are in
+ * http_static_dir.c, ranges in http_static_range.c, the open-file cache in http_static_cache.c
+ * and the body on its way out in http_static_send.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "http_static_internal.h"
+#include "base/alloc.h"
+#include "web/http_static_internal.h"
 #include "weft/errors.h"
 #include "weft/http_static.h"
 #include "weft/log.h"
@@ -22,19 +26,11 @@ struct weft_http_static {
   char *index;
   char *default_type;
   size_t chunk;
-  bool follow_out;
+  bool follow_out, precompressed, list_dirs;
+  weft__fcache *cache;
+  uint64_t boundary_seed, boundaries; /* multipart boundaries: seed and count so far */
   weft__mime_table mime;
 };
-
-/* One file being sent: the pull producer's state. It holds no pointer to the root. */
-typedef struct transfer {
-  weft_http_request *req;
-  int fd;
-  off_t off;
-  size_t remaining;
-  size_t chunk;
-  char buf[];
-} transfer;
 
 void weft_http_static_options_init(weft_http_static_options *o) {
   memset(o, 0, sizeof *o);
@@ -42,9 +38,18 @@ void weft_http_static_options_init(weft_http_static_options *o) {
   o->mime_types = "/etc/mime.types";
   o->default_type = "application/octet-stream";
   o->chunk_size = 64 * 1024;
+  o->precompressed = true;
+  o->open_file_cache = 64;
 }
 
 static bool has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = weft__malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
 
 int weft_http_static_new(weft_http_static **out, const char *root, const weft_http_static_options *o) {
   weft_http_static_options def;
@@ -60,18 +65,23 @@ int weft_http_static_new(weft_http_static **out, const char *root, const weft_ht
     free(real);
     return WEFT_EINVAL;
   }
-  weft_http_static *st = calloc(1, sizeof *st);
+  weft_http_static *st = weft__calloc(1, sizeof *st);
   if (!st) {
     free(real);
     return WEFT_ENOMEM;
   }
   st->root = real;
   st->root_len = strcmp(real, "/") == 0 ? 0 : strlen(real);
-  st->index = o->index && *o->index ? strdup(o->index) : NULL;
-  st->default_type = strdup(o->default_type ? o->default_type : "application/octet-stream");
+  st->index = o->index && *o->index ? dup_str(o->index) : NULL;
+  st->default_type = dup_str(o->default_type ? o->default_type : "application/octet-stream");
   st->chunk = o->chunk_size ? o->chunk_size : 1;
   st->follow_out = o->follow_symlinks_out;
-  if ((o->index && *o->index && !st->index) || !st->default_type || weft__mime_table_load(&st->mime, o->mime_types)) {
+  st->precompressed = o->precompressed;
+  st->list_dirs = o->list_directories;
+  if (getrandom(&st->boundary_seed, sizeof st->boundary_seed, GRND_NONBLOCK) != sizeof st->boundary_seed)
+    st->boundary_seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)st;
+  if ((o->index && *o->index && !st->index) || !st->default_type ||
+      weft__fcache_new(&st->cache, o->open_file_cache) != 0 || weft__mime_table_load(&st->mime, o->mime_types)) {
     weft_http_static_free(st);
     return WEFT_ENOMEM;
   }
@@ -82,16 +92,19 @@ int weft_http_static_new(weft_http_static **out, const char *root, const weft_ht
 void weft_http_static_free(weft_http_static *st) {
   if (!st) return;
   weft__mime_table_free(&st->mime);
+  weft__fcache_free(st->cache);
   free(st->root);
-  free(st->index);
-  free(st->default_type);
-  free(st);
+  weft__free(st->index);
+  weft__free(st->default_type);
+  weft__free(st);
 }
 
 const char *weft_http_static_content_type(const weft_http_static *st, const char *name) {
   const char *t = weft__mime_table_lookup(&st->mime, name, strlen(name));
   return t ? t : st->default_type;
 }
+
+size_t weft_http_static_cached_files(const weft_http_static *st) { return weft__fcache_count(st->cache); }
 
 /* ---- refusals ---- */
 
@@ -233,52 +246,6 @@ static bool not_modified(weft_http_request *req, const validators *v) {
   return t >= 0 && v->mtime <= t;
 }
 
-/* ---- ranges ---- */
-
-enum { RANGE_NONE, RANGE_ONE, RANGE_UNSATISFIABLE };
-
-static bool parse_u64(const char *s, size_t len, unsigned long long *out) {
-  if (len == 0 || len > 18) return false;
-  unsigned long long v = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (unsigned long long)(s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
-
-/* A single "bytes=" range against size. Anything else (syntax errors, several ranges, other
- * units) is ignored, which RFC 9110 allows: the whole file is sent with 200. */
-static int parse_range(const char *r, size_t len, unsigned long long size, unsigned long long *start,
-                       unsigned long long *count) {
-  if (len < 6 || strncasecmp(r, "bytes=", 6) != 0) return RANGE_NONE;
-  r += 6, len -= 6;
-  while (len && (*r == ' ' || *r == '\t')) r++, len--;
-  while (len && (r[len - 1] == ' ' || r[len - 1] == '\t')) len--;
-  if (memchr(r, ',', len)) return RANGE_NONE;
-  const char *dash = memchr(r, '-', len);
-  if (!dash) return RANGE_NONE;
-  size_t fl = (size_t)(dash - r), ll = len - fl - 1;
-  unsigned long long a, b;
-  if (fl == 0) { /* suffix: the last b bytes */
-    if (!parse_u64(dash + 1, ll, &b)) return RANGE_NONE;
-    if (b == 0 || size == 0) return RANGE_UNSATISFIABLE;
-    if (b > size) b = size;
-    *start = size - b;
-    *count = b;
-    return RANGE_ONE;
-  }
-  if (!parse_u64(r, fl, &a)) return RANGE_NONE;
-  if (ll == 0) b = size ? size - 1 : 0;
-  else if (!parse_u64(dash + 1, ll, &b) || b < a) return RANGE_NONE;
-  if (a >= size) return RANGE_UNSATISFIABLE;
-  if (b >= size) b = size - 1;
-  *start = a;
-  *count = b - a + 1;
-  return RANGE_ONE;
-}
-
 /* If-Range: the range applies only if the validator still matches (strong ETag or the exact
  * Last-Modified date). */
 static bool if_range_holds(weft_http_request *req, const validators *v) {
@@ -290,103 +257,209 @@ static bool if_range_holds(weft_http_request *req, const validators *v) {
   return slice_eq(ir, len, v->last_modified);
 }
 
-/* ---- the body, pulled as the connection drains ---- */
+/* ---- opening, through the cache ---- */
 
-static void transfer_end(transfer *tr) {
-  weft_http_response_finish(tr->req);
-  close(tr->fd);
-  free(tr);
-}
-
-static void tr_pause(void *user) { (void)user; }
-
-static void tr_resume(void *user) {
-  transfer *tr = user;
-  size_t want = tr->remaining < tr->chunk ? tr->remaining : tr->chunk;
-  ssize_t n = pread(tr->fd, tr->buf, want, tr->off);
-  if (n <= 0) { /* read error or the file shrank: finish short, which closes the connection */
-    weft_log_emit(weft_reactor_log(weft_http_request_reactor(tr->req)), WEFT_LOG_WARN, "weft.http.static",
-                  "file ended early or failed to read: {error}", WEFT_LOG_ERR("error", n < 0 ? -errno : WEFT_EIO),
-                  WEFT_LOG_END);
-    transfer_end(tr);
-    return;
+/* The file at full, from the cache or opened and checked now (then cached). Returns NULL with
+ * *status and *why set when it cannot be served. */
+static weft__sfile *open_file(const weft_http_static *st, weft_http_request *req, const char *full, int *status,
+                              const char **why) {
+  double now = weft_reactor_seconds(weft_http_request_reactor(req));
+  weft__sfile *f = weft__fcache_get(st->cache, full, now);
+  if (f) return f;
+  struct stat sb;
+  int fd = open_checked(st, full, &sb, why);
+  if (fd < 0) {
+    *status = -fd;
+    return NULL;
   }
-  int rc = weft_http_response_write(tr->req, tr->buf, (size_t)n);
-  if (rc == WEFT_ECLOSED) return; /* stop_producing follows when the connection is gone */
-  tr->off += n;
-  tr->remaining -= (size_t)n;
-  if (rc != 0 || tr->remaining == 0) transfer_end(tr);
+  if (!(f = weft__sfile_new(fd, &sb))) {
+    *status = 503;
+    *why = "out of memory";
+    return NULL;
+  }
+  weft__fcache_put(st->cache, full, f, now);
+  return f;
 }
 
-static void tr_stop(void *user) { transfer_end(user); }
+/* ---- content coding ---- */
 
-/* ---- serving ---- */
+/* A qvalue ("1", "0.5", "0.000") is above zero when any digit is not 0. */
+static bool q_positive(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (s[i] >= '1' && s[i] <= '9') return true;
+  return false;
+}
 
-/* Starts the response: status, headers, then the body through a transfer (or none for HEAD).
- * Takes fd. */
-static void send_file(weft_http_request *req, int fd, int status, const char *type, const validators *v,
-                      unsigned long long start, unsigned long long count, unsigned long long size, size_t chunk) {
-  char len_text[24], range_text[80];
-  snprintf(len_text, sizeof len_text, "%llu", count);
-  size_t ml;
-  const char *method = weft_http_request_method(req, &ml);
-  bool head = slice_eq(method, ml, "HEAD");
-  transfer *tr = NULL;
-  if (!head && count > 0) {
-    size_t c = count < chunk ? (size_t)count : chunk;
-    tr = malloc(sizeof *tr + c);
-    if (!tr) {
-      close(fd);
-      weft_http_respond(req, 503, NULL, 0, NULL, 0);
-      return;
+/* Whether Accept-Encoding takes gzip: "gzip" (or "x-gzip") listed with q > 0, or not listed and
+ * "*" with q > 0. A missing header takes nothing but identity, for our purpose. */
+static bool accepts_gzip(weft_http_request *req) {
+  size_t len;
+  const char *v = weft_http_request_header(req, "Accept-Encoding", &len);
+  if (!v) return false;
+  int gzip = -1, star = -1;
+  size_t i = 0;
+  while (i < len) {
+    size_t j = i;
+    while (j < len && v[j] != ',') j++;
+    size_t a = i, e = i;
+    while (a < j && (v[a] == ' ' || v[a] == '\t')) a++;
+    e = a;
+    while (e < j && v[e] != ';' && v[e] != ' ' && v[e] != '\t') e++;
+    bool yes = true;
+    const char *q = memchr(v + e, ';', j - e);
+    while (q) { /* parameters: only q matters */
+      const char *p = q + 1;
+      while (p < v + j && (*p == ' ' || *p == '\t')) p++;
+      const char *pe = memchr(p, ';', (size_t)(v + j - p));
+      if (!pe) pe = v + j;
+      if (pe - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') yes = q_positive(p + 2, (size_t)(pe - p - 2));
+      q = pe < v + j ? pe : NULL;
     }
-    *tr = (transfer){req, fd, (off_t)start, (size_t)count, c};
+    size_t tl = e - a;
+    if ((tl == 4 && strncasecmp(v + a, "gzip", 4) == 0) || (tl == 6 && strncasecmp(v + a, "x-gzip", 6) == 0))
+      gzip = yes;
+    else if (tl == 1 && v[a] == '*')
+      star = yes;
+    i = j + 1;
   }
-  int rc = weft_http_response_start(req, status);
-  if (rc == 0) rc = weft_http_response_header(req, "Content-Type", type);
-  if (rc == 0) rc = weft_http_response_header(req, "Content-Length", len_text);
-  if (rc == 0) rc = weft_http_response_header(req, "Last-Modified", v->last_modified);
-  if (rc == 0) rc = weft_http_response_header(req, "ETag", v->etag);
-  if (rc == 0) rc = weft_http_response_header(req, "Accept-Ranges", "bytes");
-  if (rc == 0 && status == 206) {
-    snprintf(range_text, sizeof range_text, "bytes %llu-%llu/%llu", start, start + count - 1, size);
-    rc = weft_http_response_header(req, "Content-Range", range_text);
-  }
-  weft_producer p = {tr_pause, tr_resume, tr_stop, tr};
-  if (rc == 0 && tr) rc = weft_http_response_register_producer(req, &p, false);
-  if (rc == 0 && tr) return;
-  /* HEAD, an empty body, or a failure: finish now (a failure closes the connection, short of
-   * its Content-Length). */
-  weft_http_response_finish(req);
-  close(fd);
-  free(tr);
+  return gzip >= 0 ? gzip == 1 : star == 1;
 }
 
-static void serve_opened(const weft_http_static *st, weft_http_request *req, int fd, const struct stat *sb,
-                         const char *name) {
+/* FILE.gz next to full, when it is a regular file and not older than orig; NULL otherwise. */
+static weft__sfile *gzip_sibling(const weft_http_static *st, weft_http_request *req, const char *full,
+                                 const weft__sfile *orig) {
+  char gz[PATH_MAX];
+  if ((size_t)snprintf(gz, sizeof gz, "%s.gz", full) >= sizeof gz) return NULL;
+  int status;
+  const char *why;
+  weft__sfile *f = open_file(st, req, gz, &status, &why);
+  if (!f) return NULL;
+  const struct timespec *a = &f->sb.st_mtim, *b = &orig->sb.st_mtim;
+  bool older = a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+  if (!S_ISREG(f->sb.st_mode) || older) {
+    weft__sfile_unref(f);
+    return NULL;
+  }
+  return f;
+}
+
+/* ---- answers ---- */
+
+typedef struct answer {
+  const char *type;    /* of the original file */
+  bool gzip;           /* the body is the .gz sibling */
   validators v;
-  make_validators(sb, &v);
-  if (not_modified(req, &v)) {
-    close(fd);
-    weft_http_header h[2] = {{"ETag", v.etag}, {"Last-Modified", v.last_modified}};
-    weft_http_respond(req, 304, h, 2, NULL, 0);
+} answer;
+
+static int common_headers(weft_http_request *req, const answer *a, const char *type, uint64_t len) {
+  char len_text[24];
+  snprintf(len_text, sizeof len_text, "%llu", (unsigned long long)len);
+  int rc = weft_http_response_header(req, "Content-Type", type);
+  if (rc == 0) rc = weft_http_response_header(req, "Content-Length", len_text);
+  if (rc == 0) rc = weft_http_response_header(req, "Last-Modified", a->v.last_modified);
+  if (rc == 0) rc = weft_http_response_header(req, "ETag", a->v.etag);
+  if (rc == 0) rc = weft_http_response_header(req, "Accept-Ranges", "bytes");
+  if (rc == 0 && a->gzip) rc = weft_http_response_header(req, "Content-Encoding", "gzip");
+  if (rc == 0 && a->gzip) rc = weft_http_response_header(req, "Vary", "Accept-Encoding");
+  return rc;
+}
+
+/* Ends a response whose head could not be built: finishing short closes the connection. */
+static void give_up(weft_http_request *req) { weft_http_response_finish(req); }
+
+static void send_ranges(weft_http_static *st, weft_http_request *req, weft__sfile *f, const answer *a,
+                        const weft__range *r, size_t n) {
+  uint64_t size = (uint64_t)f->sb.st_size;
+  char cr[80];
+  if (n == 1) {
+    snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)r->start,
+             (unsigned long long)(r->start + r->count - 1), (unsigned long long)size);
+    weft__piece p = {NULL, r->start, r->count};
+    int rc = weft_http_response_start(req, 206);
+    if (rc == 0) rc = common_headers(req, a, a->type, r->count);
+    if (rc == 0) rc = weft_http_response_header(req, "Content-Range", cr);
+    if (rc == 0) weft__static_send(req, f, &p, 1, st->chunk);
+    else give_up(req);
     return;
   }
-  const char *type = weft_http_static_content_type(st, name);
-  unsigned long long size = (unsigned long long)sb->st_size, start = 0, count = size;
-  size_t rl;
+  /* multipart/byteranges: "--B" part headers before each range, "--B--" after the last */
+  uint64_t x = st->boundary_seed + ++st->boundaries * 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  char boundary[40], type[96 + 256];
+  snprintf(boundary, sizeof boundary, "weft-%016llx", (unsigned long long)(x ^ (x >> 31)));
+  snprintf(type, sizeof type, "multipart/byteranges; boundary=%s", boundary);
+  size_t per = strlen(boundary) + strlen(a->type) + 128;
+  char *text = weft__malloc(per * (n + 1));
+  weft__piece pieces[2 * WEFT__RANGES_MAX + 1];
+  if (!text) {
+    weft_http_respond(req, 503, NULL, 0, NULL, 0);
+    return;
+  }
+  uint64_t total = 0;
+  size_t k = 0;
+  char *t = text;
+  for (size_t i = 0; i <= n; i++) {
+    int len = i < n ? snprintf(t, per, "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                                i ? "\r\n" : "", boundary, a->type, (unsigned long long)r[i].start,
+                                (unsigned long long)(r[i].start + r[i].count - 1), (unsigned long long)size)
+                    : snprintf(t, per, "\r\n--%s--\r\n", boundary);
+    pieces[k++] = (weft__piece){t, 0, (uint64_t)len};
+    total += (uint64_t)len;
+    t += len;
+    if (i < n) {
+      pieces[k++] = (weft__piece){NULL, r[i].start, r[i].count};
+      total += r[i].count;
+    }
+  }
+  int rc = weft_http_response_start(req, 206);
+  if (rc == 0) rc = common_headers(req, a, type, total);
+  if (rc == 0) weft__static_send(req, f, pieces, k, st->chunk);
+  else give_up(req);
+  weft__free(text);
+}
+
+/* Answers with f (the file or its .gz sibling), name giving the type. */
+static void serve_opened(weft_http_static *st, weft_http_request *req, weft__sfile *f, const char *name, bool gzip) {
+  answer a = {weft_http_static_content_type(st, name), gzip, {{0}, {0}, 0}};
+  make_validators(&f->sb, &a.v);
+  size_t el = strlen(a.v.etag);
+  if (gzip && el + 3 < sizeof a.v.etag) /* never the identity's tag, even for the same size and time */
+    memcpy(a.v.etag + el - 1, "-gz\"", 5);
+  if (not_modified(req, &a.v)) {
+    weft_http_header h[3] = {{"ETag", a.v.etag}, {"Last-Modified", a.v.last_modified}, {"Vary", "Accept-Encoding"}};
+    weft_http_respond(req, 304, h, gzip ? 3 : 2, NULL, 0);
+    return;
+  }
+  uint64_t size = (uint64_t)f->sb.st_size;
+  size_t rl, n = 0;
   const char *range = weft_http_request_header(req, "Range", &rl);
-  int kind = range && if_range_holds(req, &v) ? parse_range(range, rl, size, &start, &count) : RANGE_NONE;
-  if (kind == RANGE_UNSATISFIABLE) {
-    close(fd);
+  weft__range r[WEFT__RANGES_MAX];
+  int kind = range && if_range_holds(req, &a.v) ? weft__ranges_parse(range, rl, size, r, &n) : WEFT__RANGE_NONE;
+  if (kind == WEFT__RANGE_UNSATISFIABLE) {
     char cr[48];
-    snprintf(cr, sizeof cr, "bytes */%llu", size);
+    snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
     weft_http_header h[2] = {{"Content-Range", cr}, {"Content-Type", "text/plain; charset=utf-8"}};
     static const char body[] = "Range Not Satisfiable\n";
     weft_http_respond(req, 416, h, 2, body, sizeof body - 1);
     return;
   }
-  send_file(req, fd, kind == RANGE_ONE ? 206 : 200, type, &v, start, count, size, st->chunk);
+  if (kind == WEFT__RANGE_SOME) {
+    send_ranges(st, req, f, &a, r, n);
+    return;
+  }
+  weft__piece p = {NULL, 0, size};
+  int rc = weft_http_response_start(req, 200);
+  if (rc == 0) rc = common_headers(req, &a, a.type, size);
+  if (rc == 0) weft__static_send(req, f, &p, 1, st->chunk);
+  else give_up(req);
+}
+
+/* The decoded request path ends with '/' (relative links in the page resolve below it). */
+static bool target_has_slash(weft_http_request *req) {
+  size_t pl;
+  const char *p = weft_http_request_path(req, &pl);
+  return pl > 0 && p[pl - 1] == '/';
 }
 
 void weft_http_static_serve(weft_http_static *st, weft_http_request *req, const char *path, size_t len) {
@@ -399,33 +472,55 @@ void weft_http_static_serve(weft_http_static *st, weft_http_request *req, const 
   }
   char full[PATH_MAX];
   const char *why = raw_target_problem(req);
-  if (!why) why = join_path(st, path, len, full, sizeof full - 1);
+  if (!why) why = join_path(st, path, len, full, sizeof full - 4); /* room for ".gz" */
   if (why) {
     refuse(req, 403, why);
     return;
   }
-  struct stat sb;
-  int fd = open_checked(st, full, &sb, &why);
-  if (fd >= 0 && S_ISDIR(sb.st_mode)) {
-    close(fd);
-    size_t fl = strlen(full);
-    if (!st->index || fl + 1 + strlen(st->index) >= sizeof full) {
-      refuse(req, 404, "directory without an index");
+  int status = 404;
+  weft__sfile *f = open_file(st, req, full, &status, &why);
+  if (f && S_ISDIR(f->sb.st_mode)) {
+    weft__sfile_unref(f);
+    if (!target_has_slash(req)) {
+      weft__static_redirect_slash(req);
       return;
     }
-    snprintf(full + fl, sizeof full - fl, "%s%s", full[fl - 1] == '/' ? "" : "/", st->index);
-    fd = open_checked(st, full, &sb, &why);
+    /* the index, else a listing when asked for, else 403 */
+    size_t fl = strlen(full);
+    f = NULL;
+    bool no_index = true;
+    if (st->index && fl + 1 + strlen(st->index) < sizeof full - 4) {
+      snprintf(full + fl, sizeof full - fl, "%s%s", full[fl - 1] == '/' ? "" : "/", st->index);
+      f = open_file(st, req, full, &status, &why);
+      no_index = !f && status == 404; /* an index refused for another reason stays refused */
+    }
+    if (no_index) {
+      status = 403;
+      why = "directory without an index";
+    }
+    if (no_index && st->list_dirs) {
+      full[fl] = '\0';
+      weft__static_list_dir(req, full);
+      return;
+    }
   }
-  if (fd >= 0 && !S_ISREG(sb.st_mode)) {
-    close(fd);
-    fd = -404;
+  if (f && !S_ISREG(f->sb.st_mode)) {
+    weft__sfile_unref(f);
+    f = NULL;
+    status = 404;
     why = "not a regular file";
   }
-  if (fd < 0) {
-    refuse(req, -fd, why);
+  if (!f) {
+    refuse(req, status, why);
     return;
   }
-  serve_opened(st, req, fd, &sb, full);
+  weft__sfile *gz = st->precompressed && accepts_gzip(req) ? gzip_sibling(st, req, full, f) : NULL;
+  if (gz) {
+    weft__sfile_unref(f);
+    f = gz;
+  }
+  serve_opened(st, req, f, full, gz != NULL);
+  weft__sfile_unref(f);
 }
 
 void weft_http_static_route(weft_http_request *req, const weft_http_match *m, void *user) {

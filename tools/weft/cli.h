@@ -118,5 +118,6 @@ void cli_log_lost(const cli_app *app, const char *what, const char *peer, int re
 int cli_echo_main(int argc, char **argv);
 int cli_portforward_main(int argc, char **argv);
 int cli_web_main(int argc, char **argv);
+int cli_get_main(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"echo", "echo back every byte received (Twisted's echo service)", cli_echo_main},
     {"portforward", "forward every connection to another address, both ways", cli_portforward_main},
     {"web", "serve the files below a directory over HTTP", cli_web_main},
+    {"get", "fetch a URL and print its body", cli_get_main},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
