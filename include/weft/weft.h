@@ -3,6 +3,7 @@
 #define WEFT_WEFT_H
 
 #include "weft/address.h"
+#include "weft/alloc.h"
 #include "weft/coro.h"
 #include "weft/defer_time.h"
 #include "weft/deferred.h"

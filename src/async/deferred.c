@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "async/deferred_internal.h"
 #include "base/alloc.h"
 #include "weft/deferred.h"
 #include "weft/errors.h"
@@ -228,8 +229,8 @@ static bool grow_steps(weft_deferred *d) {
   return true;
 }
 
-weft_deferred *weft_deferred_add_callbacks(weft_deferred *d, weft_deferred_fn callback, void *callback_arg,
-                                           weft_deferred_fn errback, void *errback_arg) {
+int weft__deferred_add_callbacks(weft_deferred *d, weft_deferred_fn callback, void *callback_arg,
+                                 weft_deferred_fn errback, void *errback_arg) {
   if (d->nsteps == d->cap && !grow_steps(d)) {
     /* the step is lost: make sure its failure is not */
     weft_failure *f = weft_failure_from_error(WEFT_ENOMEM);
@@ -242,10 +243,16 @@ weft_deferred *weft_deferred_add_callbacks(weft_deferred *d, weft_deferred_fn ca
     } else {
       weft_failure_unref(f);
     }
-    return d;
+    return WEFT_ENOMEM;
   }
   d->steps[d->nsteps++] = (step){callback, errback, callback_arg, errback_arg};
   if (d->called && !d->running && !d->waiting_on) run_chain(d);
+  return 0;
+}
+
+weft_deferred *weft_deferred_add_callbacks(weft_deferred *d, weft_deferred_fn callback, void *callback_arg,
+                                           weft_deferred_fn errback, void *errback_arg) {
+  weft__deferred_add_callbacks(d, callback, callback_arg, errback, errback_arg);
   return d;
 }
 
@@ -270,7 +277,12 @@ static weft_value fire_other(weft_value result, void *arg) {
 }
 
 weft_deferred *weft_deferred_chain_to(weft_deferred *d, weft_deferred *other) {
-  return weft_deferred_add_callbacks(d, fire_other, weft_deferred_ref(other), fire_other, other);
+  if (weft__deferred_add_callbacks(d, fire_other, weft_deferred_ref(other), fire_other, other) != 0) {
+    /* the step that would fire other is lost with its reference: other fails as d did */
+    weft_deferred_errback(other, weft_failure_from_error(WEFT_ENOMEM));
+    weft_deferred_unref(other);
+  }
+  return d;
 }
 
 void weft_deferred_cancel(weft_deferred *d) {

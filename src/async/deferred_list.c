@@ -9,6 +9,7 @@
  * list itself, the (index, value) pair, a race's all-failed Failure). */
 #include <stdint.h>
 
+#include "async/deferred_internal.h"
 #include "base/alloc.h"
 #include "weft/deferred_list.h"
 #include "weft/errors.h"
@@ -191,7 +192,11 @@ static weft_deferred *start(weft_log_publisher *log, weft_deferred *const *ds, s
   for (size_t i = 0; i < n; i++) m->slots[i] = (slot){.input = ds[i], .index = i, .value = weft_none()};
   /* an input that has fired runs our step inside the add call; it may decide the outcome and
    * cancel inputs not yet registered, whose failures then arrive when they are */
-  for (size_t i = 0; i < n; i++) weft_deferred_add_callbacks(ds[i], on_result, &m->slots[i], on_result, &m->slots[i]);
+  for (size_t i = 0; i < n; i++)
+    if (weft__deferred_add_callbacks(ds[i], on_result, &m->slots[i], on_result, &m->slots[i]) != 0)
+      /* the step is lost (ds[i] failed with WEFT_ENOMEM): the input's result can never reach us,
+       * so that Failure arrives now, releasing the slot's input and its reference to m */
+      weft_value_release(on_result(weft_failed(weft_failure_from_error(WEFT_ENOMEM)), &m->slots[i]));
   if (n == 0) decide_all(m);
   list_unref(m);
   return agg;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "async/deferred_internal.h"
 #include "base/alloc.h"
 #include "reactor/reactor_internal.h"
 #include "weft/errors.h"
@@ -479,8 +480,10 @@ static void block_start(void *arg) {
     return;
   }
   /* a fresh step slot: Deferreds keep their first steps inline, so this does not allocate unless
-   * fn's Deferred already has a long chain */
-  weft_deferred_add_both(d, block_fired, c);
+   * fn's Deferred already has a long chain; if that growth fails, the waiting thread must still
+   * be woken */
+  if (weft__deferred_add_callbacks(d, block_fired, c, block_fired, c) != 0)
+    block_fired(weft_failed(weft_failure_from_error(WEFT_ENOMEM)), c);
   weft_deferred_unref(d);
 }
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/alloc.h"
 #include "weft/errors.h"
 
 /* Most fields weft_log_emit collects: enough for any real event, small enough for the stack. */
@@ -37,7 +38,7 @@ static int level_valid(weft_log_level level) {
 /* ---- publisher ------------------------------------------------------------------------------ */
 
 int weft_log_publisher_new(weft_log_publisher **out) {
-  weft_log_publisher *p = calloc(1, sizeof *p);
+  weft_log_publisher *p = weft__calloc(1, sizeof *p);
   if (!p) return WEFT_ENOMEM;
   p->min_level = WEFT_LOG_WARN;
   *out = p;
@@ -46,8 +47,8 @@ int weft_log_publisher_new(weft_log_publisher **out) {
 
 void weft_log_publisher_free(weft_log_publisher *p) {
   if (!p) return;
-  free(p->obs);
-  free(p);
+  weft__free(p->obs);
+  weft__free(p);
 }
 
 static void recompute_min_level(weft_log_publisher *p) {
@@ -69,7 +70,7 @@ int weft_log_add_observer(weft_log_publisher *p, weft_log_level min_level, weft_
   if (find_live(p, fn, user)) return WEFT_EEXIST;
   if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 4;
-    observer *obs = realloc(p->obs, cap * sizeof *obs);
+    observer *obs = weft__realloc(p->obs, cap * sizeof *obs);
     if (!obs) return WEFT_ENOMEM;
     p->obs = obs;
     p->cap = cap;

@@ -301,7 +301,7 @@ int weft_resolver_new(weft_resolver **out, weft_reactor *r, const weft_resolver_
   res->r = r;
   if (o) res->o = *o;
   else weft_resolver_options_init(&res->o);
-  if (res->o.servers && !(res->servers = strdup(res->o.servers))) {
+  if (res->o.servers && !(res->servers = weft__strdup(res->o.servers))) {
     weft__free(res);
     return WEFT_ENOMEM;
   }

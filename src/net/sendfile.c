@@ -4,6 +4,10 @@
  * callers read the file themselves. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -68,8 +72,23 @@ ssize_t weft__fileq_send(weft__fileq *q, int sock) {
 #ifdef __linux__
   weft__fileseg *s = q->head;
   size_t want = s->len < SEND_MAX ? s->len : SEND_MAX;
+  /* sendfile has no MSG_NOSIGNAL: on a connection the peer has reset it raises SIGPIPE (even
+   * when it returns the bytes it sent before), which would kill a process that left the signal
+   * at its default. It is blocked around the call, and one the call raised is taken back before
+   * unblocking, unless one was pending already. Four syscalls per piece of up to SEND_MAX. */
+  sigset_t pipe_only, old, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
   ssize_t n = sendfile(sock, s->fd, &s->off, want);
-  if (n < 0) return errno == EWOULDBLOCK ? WEFT_EAGAIN : -errno;
+  int err = errno;
+  if (!was_pending) {
+    const struct timespec now = {0, 0};
+    sigtimedwait(&pipe_only, NULL, &now);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (n < 0) return err == EWOULDBLOCK ? WEFT_EAGAIN : -err;
   if (n == 0) return WEFT_EIO; /* the file is shorter than the range now */
   s->len -= (size_t)n;
   q->len -= (size_t)n;

@@ -47,6 +47,8 @@ typedef struct stream {
    * paused (then this is set and reading is really turned off). A protocol that pauses while it
    * answers a request and resumes in the same turn (HTTP) then costs no epoll_ctl at all. */
   bool pause_hit;
+  /* A write straight to the socket failed (lost_reason holds why): the next flush closes. */
+  bool write_failed;
 } stream;
 
 #define FROM_FIELD(ptr, field) ((stream *)((char *)(ptr) - offsetof(stream, field)))
@@ -200,6 +202,10 @@ static int flush_file(stream *s) {
 
 static void flush(stream *s) {
   weft_reactor *r = s->base.r;
+  if (s->write_failed) {
+    close_now(s, s->lost_reason);
+    return;
+  }
   while (s->out.len > 0 || s->files.head) {
     size_t before = weft__fileq_bytes_first(&s->files);
     if (before == 0 || s->out.len == 0) {
@@ -354,10 +360,14 @@ static int st_write(weft_transport *t, const struct iovec *iov, int iovcnt, size
   ssize_t w = send_iov(s->io.fd, iov, iovcnt);
   if (w < 0) {
     /* A hard error (the peer reset) is not acted on inside write: closing here would run
-     * connection_lost and stop_producing under the caller's feet (a producer writing from
-     * resume_producing would find itself freed). Queued like any write, the bytes meet the same
-     * error in the flush on the next turn, which closes. */
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return queue_output(s, iov, iovcnt, total);
+     * stop_producing under the caller's feet (a producer writing from resume_producing would
+     * find itself freed). The flush at the end of the turn closes with this error; sending again
+     * would not see it (the kernel reports it once) but EPIPE. */
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      if (!s->write_failed) s->lost_reason = -errno;
+      s->write_failed = true;
+      return queue_output(s, iov, iovcnt, total);
+    }
     w = 0;
   }
   size_t done = (size_t)w;

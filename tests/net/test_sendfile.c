@@ -5,6 +5,7 @@
  * send files say WEFT_ENOTSUP. The far end is a plain socket the test reads itself. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -196,9 +197,38 @@ static void test_not_supported(void) {
   CHECK_INT(weft_reactor_free(r), 0);
 }
 
+/* sendfile(2) has no MSG_NOSIGNAL: a file sent to a peer that has closed must end the connection
+ * with an error, not raise SIGPIPE and kill a process that left its disposition at the default. */
+static void test_closed_peer_raises_no_sigpipe(void) {
+  REQUIRE(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+  rig g;
+  rig_open(&g);
+  int fd = temp_file(4 << 20);
+  /* The far end reads nothing and closes: its kernel answers what keeps coming with a reset,
+   * and the sends after that fail (ECONNRESET once, then EPIPE). */
+  CHECK_INT(weft_transport_sendfile(g.s.t, fd, 0, 4 << 20), 0);
+  for (int i = 0; i < 5; i++) weft_reactor_iterate(g.r, 0.01);
+  close(g.far);
+  g.far = -1;
+  for (int i = 0; i < 3 && g.s.t; i++) {
+    CHECK_INT(weft_transport_sendfile(g.s.t, fd, 0, 4 << 20), 0);
+    weft_reactor_iterate(g.r, 0.01);
+  }
+  for (int i = 0; i < 200 && !g.s.lost; i++) weft_reactor_iterate(g.r, 0.01);
+  CHECK(g.s.lost);
+  CHECK(g.s.reason == WEFT_EPIPE || g.s.reason == WEFT_ECONNRESET);
+  sigset_t pending;
+  sigpending(&pending);
+  CHECK(!sigismember(&pending, SIGPIPE)); /* none left behind for the thread either */
+  close(fd);
+  weft_listening_port_close(g.port);
+  close_reactor(g.r);
+}
+
 int main(void) {
   RUN(test_order_and_close);
   RUN(test_flow_and_short_file);
   RUN(test_not_supported);
+  RUN(test_closed_peer_raises_no_sigpipe);
   return CHECK_DONE();
 }
