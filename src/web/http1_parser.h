@@ -212,23 +212,31 @@ typedef struct weft__h1_callbacks {
   int (*on_message_complete)(void *user_data);
 } weft__h1_callbacks;
 
+/* The framing state both parsers embed (requests here, responses in http1_response.h); its steps
+ * are in http1_framing.h. 40 bytes, in every connection of a server: keep it small. */
+typedef struct weft__h1f {
+  uint64_t body_limit; /* for the current message */
+  uint64_t body_seen;  /* body bytes of the current message so far */
+  uint64_t remaining;  /* bytes left of the Content-Length body or of the current chunk */
+  uint32_t off;        /* the unit being parsed (head, chunk line, trailers): bytes accepted */
+  uint32_t scan;       /* ...and no LF in buf[off..scan) (resumed scans start there) */
+  uint32_t line_end;   /* head: end of the start line, CRLF included */
+  uint16_t nfields;    /* field lines accepted in the current section */
+  uint8_t state, error;
+} weft__h1f;
+
 /* The parser state: embed it, initialise with weft__h1_parser_init, never touch the fields. */
 typedef struct weft__h1_parser {
   const weft__h1_callbacks *cb;
   void *user_data;
   const weft__h1_limits *limits;
-  uint64_t body_limit;   /* for the current message (limits->max_body unless changed) */
-  uint64_t body_seen;    /* body bytes of the current message so far */
-  uint64_t remaining;    /* bytes left of the Content-Length body or of the current chunk */
+  weft__h1f f;           /* body framing, offsets and scan window (http1_framing.h) */
   uint64_t content_length;
-  uint32_t off;          /* the unit being parsed (head, chunk line, trailers): bytes accepted */
-  uint32_t scan;         /* ...and no LF in buf[off..scan) (resumed scans start there) */
-  uint32_t line_end;     /* head: end of the request line, CRLF included */
   uint32_t host_off, host_len, upgrade_off, upgrade_len;
-  uint16_t method_len, nfields;
   uint32_t target_len;
   uint32_t flags;
-  uint8_t state, error, method_id, form, minor;
+  uint16_t method_len;
+  uint8_t method_id, form, minor;
 } weft__h1_parser;
 
 /* Prepares p for the first request. cb and limits must outlive the parser; limits may be NULL

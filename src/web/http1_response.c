@@ -9,13 +9,14 @@
 
 #include <string.h>
 
+#include "web/http1_framing.h"
 #include "web/http1_syntax.h"
 
-enum { S_IDLE, S_HEAD, S_BODY, S_CLOSE_BODY, S_CHUNK_LINE, S_CHUNK_DATA, S_CHUNK_CR, S_CHUNK_LF, S_TRAILERS,
-       S_DONE, S_ERROR };
+/* After the shared framing states (http1_framing.h). */
+enum { S_IDLE = WEFT__H1F_STATES_, S_HEAD, S_CLOSE_BODY };
 
 enum {
-  F_PAUSED = 1u << 0,
+  F_PAUSED = WEFT__H1F_PAUSED,
   F_CL = 1u << 1,
   F_TE = 1u << 2,
   F_CONN_CLOSE = 1u << 3,
@@ -23,7 +24,7 @@ enum {
 };
 #define TE_ERROR_SHIFT 16
 
-enum { STEP_MORE = 0, STEP_GO = 1, STEP_ERR = -1 };
+enum { STEP_MORE = WEFT__H1F_MORE, STEP_GO = WEFT__H1F_GO, STEP_ERR = WEFT__H1F_ERR };
 
 static const weft__h1r_limits default_limits = {
     .max_status_line = 8192,
@@ -50,29 +51,35 @@ const char *weft__h1r_error_name(weft__h1r_error e) {
   return (unsigned)e < WEFT__H1R_E_COUNT_ ? errors[e].name : "UNKNOWN";
 }
 
-/* The request parser's syntax errors, in this parser's terms. */
+/* The request parser's errors (those of the syntax validators and of the shared framing steps),
+ * in this parser's terms. */
 static int from_h1(long e) {
   switch ((weft__h1_error)e) {
     case WEFT__H1_E_BARE_LF: return WEFT__H1R_E_BARE_LF;
     case WEFT__H1_E_BARE_CR: return WEFT__H1R_E_BARE_CR;
     case WEFT__H1_E_NUL: return WEFT__H1R_E_NUL;
+    case WEFT__H1_E_OBS_FOLD: return WEFT__H1R_E_OBS_FOLD;
     case WEFT__H1_E_FIELD_NAME: return WEFT__H1R_E_FIELD_NAME;
     case WEFT__H1_E_SPACE_BEFORE_COLON: return WEFT__H1R_E_SPACE_BEFORE_COLON;
     case WEFT__H1_E_FIELD_VALUE: return WEFT__H1R_E_FIELD_VALUE;
+    case WEFT__H1_E_HEADERS_TOO_LARGE: return WEFT__H1R_E_HEAD_TOO_LARGE;
+    case WEFT__H1_E_TOO_MANY_HEADERS: return WEFT__H1R_E_TOO_MANY_HEADERS;
+    case WEFT__H1_E_BODY_TOO_LARGE: return WEFT__H1R_E_BODY_TOO_LARGE;
     case WEFT__H1_E_CHUNK_SIZE: return WEFT__H1R_E_CHUNK_SIZE;
     case WEFT__H1_E_CHUNK_EXT: return WEFT__H1R_E_CHUNK_EXT;
+    case WEFT__H1_E_CHUNK_LINE_TOO_LONG: return WEFT__H1R_E_CHUNK_LINE_TOO_LONG;
+    case WEFT__H1_E_CHUNK_DATA_END: return WEFT__H1R_E_CHUNK_DATA_END;
+    case WEFT__H1_E_TRAILERS_TOO_LARGE: return WEFT__H1R_E_TRAILERS_TOO_LARGE;
     default: return WEFT__H1R_E_STATUS_LINE;
   }
 }
 
 static void message_reset(weft__h1r_parser *p) {
-  p->off = p->scan = p->line_end = 0;
-  p->nfields = 0;
+  weft__h1f_reset(&p->f, p->limits->max_body);
   p->status = 0;
   p->minor = 0;
   p->flags &= F_PAUSED;
-  p->body_limit = p->limits->max_body;
-  p->body_seen = p->remaining = p->content_length = 0;
+  p->content_length = 0;
 }
 
 void weft__h1r_parser_init(weft__h1r_parser *p, const weft__h1r_callbacks *cb, void *user_data,
@@ -82,51 +89,35 @@ void weft__h1r_parser_init(weft__h1r_parser *p, const weft__h1r_callbacks *cb, v
   p->cb = cb ? cb : &none;
   p->user_data = user_data;
   p->limits = limits ? limits : &default_limits;
-  p->state = S_IDLE;
+  p->f.state = S_IDLE;
   message_reset(p);
 }
 
 void weft__h1r_parser_expect(weft__h1r_parser *p, int head_request) {
-  if (p->state != S_IDLE) return;
+  if (p->f.state != S_IDLE) return;
   message_reset(p);
   p->head_request = head_request != 0;
-  p->state = S_HEAD;
+  p->f.state = S_HEAD;
 }
 
 void weft__h1r_parser_pause(weft__h1r_parser *p) { p->flags |= F_PAUSED; }
 void weft__h1r_parser_resume(weft__h1r_parser *p) { p->flags &= ~(uint32_t)F_PAUSED; }
-weft__h1r_error weft__h1r_parser_error(const weft__h1r_parser *p) { return (weft__h1r_error)p->error; }
+weft__h1r_error weft__h1r_parser_error(const weft__h1r_parser *p) { return (weft__h1r_error)p->f.error; }
 int weft__h1r_parser_idle(const weft__h1r_parser *p) {
-  return p->state == S_IDLE || (p->state == S_HEAD && p->off == 0 && p->scan == 0 && p->status == 0);
+  return p->f.state == S_IDLE || (p->f.state == S_HEAD && p->f.off == 0 && p->f.scan == 0 && p->status == 0);
 }
-void weft__h1r_parser_set_body_limit(weft__h1r_parser *p, uint64_t max_body) { p->body_limit = max_body; }
+void weft__h1r_parser_set_body_limit(weft__h1r_parser *p, uint64_t max_body) { p->f.body_limit = max_body; }
 
-static int fail(weft__h1r_parser *p, int code) {
-  p->error = (uint8_t)code;
-  p->state = S_ERROR;
-  return STEP_ERR;
+static int fail(weft__h1r_parser *p, int code) { return weft__h1f_fail(&p->f, code); }
+
+/* The result of a shared framing step, whose error is in the request parser's codes. */
+static int mapped(weft__h1r_parser *p, int rc) {
+  if (rc == STEP_ERR) p->f.error = (uint8_t)from_h1(p->f.error);
+  return rc;
 }
 
 static void after_event(weft__h1r_parser *p, int rc) {
   if (rc) p->flags |= F_PAUSED;
-}
-
-/* As in the request parser: skip re-searching a line already searched without an LF. */
-static int no_verdict_yet(weft__h1r_parser *p, const char *b, size_t start, size_t avail_end, size_t win_end) {
-  if (p->scan > avail_end) p->scan = 0;
-  if (p->scan <= start || avail_end >= win_end) return 0;
-  if (memchr(b + p->scan, '\n', avail_end - p->scan)) return 0;
-  p->scan = (uint32_t)avail_end;
-  return 1;
-}
-
-static long settle(weft__h1r_parser *p, long r, const char *b, size_t start, size_t avail_end, size_t win_end,
-                   int limit_err) {
-  if (r > 0) return r;
-  if (avail_end >= win_end) return r == 0 ? -(long)limit_err : r;
-  if (r < 0 && memchr(b + start, '\n', avail_end - start)) return r;
-  p->scan = (uint32_t)avail_end;
-  return 0;
 }
 
 /* status-line = HTTP-version SP 3DIGIT SP [reason-phrase] CRLF. A missing SP before an empty
@@ -205,54 +196,16 @@ static int field_meaning(weft__h1r_parser *p, const char *n, uint32_t nl, const 
   return 0;
 }
 
-static int field_lines(weft__h1r_parser *p, const char *b, size_t len, weft__h1_field *fields, int trailers,
-                       size_t *end) {
-  const weft__h1r_limits *lim = p->limits;
-  size_t base = trailers ? 0 : p->line_end;
-  size_t max_fields = lim->max_headers < WEFT__H1_MAX_FIELDS ? lim->max_headers : WEFT__H1_MAX_FIELDS;
-  int too_many = trailers ? WEFT__H1R_E_TRAILERS_TOO_LARGE : WEFT__H1R_E_TOO_MANY_HEADERS;
-  int too_large = trailers ? WEFT__H1R_E_TRAILERS_TOO_LARGE : WEFT__H1R_E_HEAD_TOO_LARGE;
-  for (;;) {
-    size_t o = p->off;
-    if (o >= len) return STEP_MORE;
-    if (b[o] == '\r') {
-      if (o + 1 >= len) return STEP_MORE;
-      if (b[o + 1] != '\n') return fail(p, WEFT__H1R_E_BARE_CR);
-      *end = o + 2;
-      return STEP_GO;
-    }
-    if (b[o] == ' ' || b[o] == '\t') return fail(p, WEFT__H1R_E_OBS_FOLD);
-    if (p->nfields >= max_fields) return fail(p, too_many);
-    if (o - base >= lim->max_header_bytes) return fail(p, too_large);
-    size_t win = lim->max_header_bytes - (o - base), avail = len - o < win ? len - o : win;
-    if (no_verdict_yet(p, b, o, o + avail, o + win)) return STEP_MORE;
-    uint32_t nl = 0, vo = 0, vl = 0;
-    long r = weft__h1_field_line(b + o, avail, &nl, &vo, &vl);
-    if (r < 0) r = -(long)from_h1(-r);
-    r = settle(p, r, b, o, o + avail, o + win, too_large);
-    if (r <= 0) return r == 0 ? STEP_MORE : fail(p, (int)-r);
-    if (!trailers) {
-      int rc = field_meaning(p, b + o, nl, b + o + vo, vl);
-      if (rc) return fail(p, rc);
-    }
-    fields[p->nfields++] = (weft__h1_field){b + o, b + o + vo, nl, vl};
-    p->off = (uint32_t)(o + (size_t)r);
+/* The header field lines from p->f.off on, each given its meaning as it is accepted. */
+static int field_lines(weft__h1r_parser *p, const char *b, size_t len, weft__h1_field *fields, size_t *end) {
+  weft__h1f_section sec = weft__h1f_section_of(&p->f, p->limits->max_header_bytes, p->limits->max_headers, 0);
+  int rc;
+  while ((rc = mapped(p, weft__h1f_field_line(&p->f, b, len, &sec, fields, end))) == WEFT__H1F_LINE) {
+    const weft__h1_field *fl = &fields[p->f.nfields - 1];
+    int err = field_meaning(p, fl->name, fl->name_len, fl->value, fl->value_len);
+    if (err) return fail(p, err);
   }
-}
-
-static void rewalk(const char *b, size_t o, weft__h1_field *fields, size_t n) {
-  for (size_t k = 0; k < n; k++) {
-    size_t c = o, v, cr, e;
-    while (b[c] != ':') c++;
-    for (v = c + 1; b[v] == ' ' || b[v] == '\t'; v++) {
-    }
-    for (cr = v; b[cr] != '\r'; cr++) {
-    }
-    for (e = cr; e > v && (b[e - 1] == ' ' || b[e - 1] == '\t'); e--) {
-    }
-    fields[k] = (weft__h1_field){b + o, b + v, (uint32_t)(c - o), (uint32_t)(e - v)};
-    o = cr + 2;
-  }
+  return rc;
 }
 
 /* The whole head is at b[0..): decide the framing, then on_head. */
@@ -265,9 +218,9 @@ static int head_done(weft__h1r_parser *p, const char *b, weft__h1_field *fields,
   h.status = p->status;
   h.reason = (weft__h1_slice){b + reason_off, reason_len};
   h.version_minor = p->minor;
-  if (first) rewalk(b, p->line_end, fields, first);
+  if (first) weft__h1f_rewalk(b, p->f.line_end, fields, first);
   h.fields = fields;
-  h.nfields = p->nfields;
+  h.nfields = p->f.nfields;
   if ((f & F_TE) && (f & F_CL)) return fail(p, WEFT__H1R_E_CL_AND_TE);
   if ((f & F_TE) && te_verdict > 1) return fail(p, te_verdict);
   h.interim = p->status < 200 && p->status != 101;
@@ -282,21 +235,21 @@ static int head_done(weft__h1r_parser *p, const char *b, weft__h1_field *fields,
   h.content_length = p->content_length;
   h.keep_alive = !(f & F_CONN_CLOSE) && (p->minor >= 1 || (f & F_CONN_KEEP_ALIVE)) &&
                  h.framing != WEFT__H1R_BODY_CLOSE && p->status != 101;
-  p->off = p->scan = 0;
+  p->f.off = p->f.scan = 0;
   if (h.interim) {
-    p->state = S_HEAD;
+    p->f.state = S_HEAD;
     uint8_t head_request = p->head_request;
     message_reset(p);
     p->head_request = head_request;
   } else {
-    p->state = h.framing == WEFT__H1R_BODY_CHUNKED ? S_CHUNK_LINE
-               : h.framing == WEFT__H1R_BODY_LENGTH ? (p->content_length ? S_BODY : S_DONE)
-               : h.framing == WEFT__H1R_BODY_CLOSE  ? S_CLOSE_BODY
-                                                    : S_DONE;
-    p->remaining = p->content_length;
+    p->f.state = h.framing == WEFT__H1R_BODY_CHUNKED ? WEFT__H1F_CHUNK_LINE
+                 : h.framing == WEFT__H1R_BODY_LENGTH ? (p->content_length ? WEFT__H1F_BODY : WEFT__H1F_DONE)
+                 : h.framing == WEFT__H1R_BODY_CLOSE  ? S_CLOSE_BODY
+                                                      : WEFT__H1F_DONE;
+    p->f.remaining = p->content_length;
   }
   if (p->cb->on_head) after_event(p, p->cb->on_head(p->user_data, &h));
-  if (h.framing == WEFT__H1R_BODY_LENGTH && p->content_length > p->body_limit) return fail(p, WEFT__H1R_E_BODY_TOO_LARGE);
+  if (h.framing == WEFT__H1R_BODY_LENGTH && p->content_length > p->f.body_limit) return fail(p, WEFT__H1R_E_BODY_TOO_LARGE);
   return STEP_GO;
 }
 
@@ -304,26 +257,26 @@ static int head_step(weft__h1r_parser *p, const char *b, size_t len, size_t *use
   weft__h1_field fields[WEFT__H1_MAX_FIELDS];
   size_t reason_off = 0, reason_len = 0;
   *used = 0;
-  if (p->off > len) { /* the caller re-presented fewer bytes: start over */
+  if (p->f.off > len) { /* the caller re-presented fewer bytes: start over */
     uint8_t hr = p->head_request;
     message_reset(p);
     p->head_request = hr;
   }
   size_t win = (size_t)p->limits->max_status_line + 2, avail = len < win ? len : win;
-  if (p->off == 0 && no_verdict_yet(p, b, 0, avail, win)) return STEP_MORE;
+  if (p->f.off == 0 && weft__h1f_no_verdict_yet(&p->f, b, 0, avail, win)) return STEP_MORE;
   int status = 0;
   uint8_t minor = 0;
   long r = status_line(b, avail, &status, &minor, &reason_off, &reason_len);
-  if (p->off == 0) {
-    r = settle(p, r, b, 0, avail, win, WEFT__H1R_E_STATUS_LINE);
+  if (p->f.off == 0) {
+    r = weft__h1f_settle(&p->f, r, b, 0, avail, win, WEFT__H1R_E_STATUS_LINE);
     if (r <= 0) return r == 0 ? STEP_MORE : fail(p, (int)-r);
     p->status = (uint16_t)status;
     p->minor = minor;
-    p->off = p->line_end = (uint32_t)r;
-    p->scan = 0;
+    p->f.off = p->f.line_end = (uint32_t)r;
+    p->f.scan = 0;
   }
-  size_t first = p->nfields, end = 0;
-  int rc = field_lines(p, b, len, fields, 0, &end);
+  size_t first = p->f.nfields, end = 0;
+  int rc = field_lines(p, b, len, fields, &end);
   if (rc != STEP_GO) return rc;
   *used = end;
   return head_done(p, b, fields, first, reason_off, reason_len);
@@ -332,109 +285,61 @@ static int head_step(weft__h1r_parser *p, const char *b, size_t len, size_t *use
 static int body_step(weft__h1r_parser *p, const char *b, size_t len, size_t *used) {
   if (len == 0) return STEP_MORE;
   size_t n = len;
-  if (p->state != S_CLOSE_BODY) {
-    if (p->remaining < n) n = (size_t)p->remaining;
-    p->remaining -= n;
-    if (p->remaining == 0) p->state = p->state == S_BODY ? S_DONE : S_CHUNK_CR;
+  if (p->f.state != S_CLOSE_BODY) {
+    n = weft__h1f_body(&p->f, len);
   } else {
     /* what fits is delivered, whatever the split; the first byte beyond is the error */
-    uint64_t room = p->body_seen < p->body_limit ? p->body_limit - p->body_seen : 0;
+    uint64_t room = p->f.body_seen < p->f.body_limit ? p->f.body_limit - p->f.body_seen : 0;
     if (room == 0) return fail(p, WEFT__H1R_E_BODY_TOO_LARGE);
     if (room < n) n = (size_t)room;
+    p->f.body_seen += n;
   }
-  p->body_seen += n;
   *used = n;
   if (p->cb->on_body) after_event(p, p->cb->on_body(p->user_data, b, n));
   return STEP_GO;
 }
 
-static int chunk_line_step(weft__h1r_parser *p, const char *b, size_t len, size_t *used) {
-  size_t win = (size_t)p->limits->max_chunk_line + 2, avail = len < win ? len : win;
-  if (no_verdict_yet(p, b, 0, avail, win)) return STEP_MORE;
-  uint64_t size = 0;
-  long r = weft__h1_chunk_line(b, avail, &size);
-  if (r < 0) r = -(long)from_h1(-r);
-  r = settle(p, r, b, 0, avail, win, WEFT__H1R_E_CHUNK_LINE_TOO_LONG);
-  if (r <= 0) return r == 0 ? STEP_MORE : fail(p, (int)-r);
-  *used = (size_t)r;
-  p->scan = 0;
-  if (size == 0) {
-    p->state = S_TRAILERS;
-    p->off = 0;
-    p->nfields = 0;
-    return STEP_GO;
-  }
-  if (p->body_seen > p->body_limit || size > p->body_limit - p->body_seen) return fail(p, WEFT__H1R_E_BODY_TOO_LARGE);
-  p->remaining = size;
-  p->state = S_CHUNK_DATA;
-  return STEP_GO;
-}
-
-static int chunk_end_step(weft__h1r_parser *p, const char *b, size_t len, size_t *used) {
-  if (len == 0) return STEP_MORE;
-  if (b[0] != (p->state == S_CHUNK_CR ? '\r' : '\n')) return fail(p, WEFT__H1R_E_CHUNK_DATA_END);
-  *used = 1;
-  p->state = p->state == S_CHUNK_CR ? S_CHUNK_LF : S_CHUNK_LINE;
-  return STEP_GO;
-}
-
 static int trailers_step(weft__h1r_parser *p, const char *b, size_t len, size_t *used) {
   weft__h1_field fields[WEFT__H1_MAX_FIELDS];
-  if (p->off > len) p->off = p->scan = p->nfields = 0;
-  size_t first = p->nfields, end = 0;
-  int rc = field_lines(p, b, len, fields, 1, &end);
-  if (rc != STEP_GO) return rc;
-  *used = end;
-  p->state = S_DONE;
-  if (p->nfields && p->cb->on_trailers) {
-    if (first) rewalk(b, 0, fields, first);
-    after_event(p, p->cb->on_trailers(p->user_data, fields, p->nfields));
-  }
-  return STEP_GO;
+  int rc = weft__h1f_trailers(&p->f, b, len, p->limits->max_header_bytes, p->limits->max_headers, fields, used);
+  if (rc == STEP_GO && p->f.nfields && p->cb->on_trailers)
+    after_event(p, p->cb->on_trailers(p->user_data, fields, p->f.nfields));
+  return mapped(p, rc);
 }
 
 static int done_step(weft__h1r_parser *p) {
   message_reset(p);
-  p->state = S_IDLE;
+  p->f.state = S_IDLE;
   if (p->cb->on_message_complete) after_event(p, p->cb->on_message_complete(p->user_data));
   return STEP_GO;
 }
 
-weft__h1_status weft__h1r_parser_feed(weft__h1r_parser *p, const char *buf, size_t len, size_t *consumed) {
-  size_t pos = 0;
-  *consumed = 0;
-  if (p->state == S_ERROR) return WEFT__H1_ERROR;
-  while (!(p->flags & F_PAUSED)) {
-    size_t used = 0;
-    const char *b = buf + pos;
-    size_t n = len - pos;
-    int rc;
-    switch (p->state) {
-      case S_IDLE: rc = n ? fail(p, WEFT__H1R_E_UNEXPECTED) : STEP_MORE; break;
-      case S_HEAD: rc = head_step(p, b, n, &used); break;
-      case S_BODY:
-      case S_CLOSE_BODY:
-      case S_CHUNK_DATA: rc = body_step(p, b, n, &used); break;
-      case S_CHUNK_LINE: rc = chunk_line_step(p, b, n, &used); break;
-      case S_CHUNK_CR:
-      case S_CHUNK_LF: rc = chunk_end_step(p, b, n, &used); break;
-      case S_TRAILERS: rc = trailers_step(p, b, n, &used); break;
-      case S_DONE: rc = done_step(p); break;
-      default: rc = STEP_ERR; break;
-    }
-    pos += used;
-    *consumed = pos;
-    if (rc == STEP_ERR) return WEFT__H1_ERROR;
-    if (rc == STEP_MORE) return WEFT__H1_AGAIN;
+static int step(void *parser, const char *b, size_t n, size_t *used) {
+  weft__h1r_parser *p = parser;
+  switch (p->f.state) {
+    case S_IDLE: return n ? fail(p, WEFT__H1R_E_UNEXPECTED) : STEP_MORE;
+    case S_HEAD: return head_step(p, b, n, used);
+    case WEFT__H1F_BODY:
+    case S_CLOSE_BODY:
+    case WEFT__H1F_CHUNK_DATA: return body_step(p, b, n, used);
+    case WEFT__H1F_CHUNK_LINE: return mapped(p, weft__h1f_chunk_line(&p->f, b, n, p->limits->max_chunk_line, used));
+    case WEFT__H1F_CHUNK_CR:
+    case WEFT__H1F_CHUNK_LF: return mapped(p, weft__h1f_chunk_end(&p->f, b, n, used));
+    case WEFT__H1F_TRAILERS: return trailers_step(p, b, n, used);
+    case WEFT__H1F_DONE: return done_step(p);
+    default: return STEP_ERR;
   }
-  return WEFT__H1_PAUSED;
+}
+
+weft__h1_status weft__h1r_parser_feed(weft__h1r_parser *p, const char *buf, size_t len, size_t *consumed) {
+  return weft__h1f_run(&p->f, &p->flags, step, p, buf, len, consumed);
 }
 
 weft__h1_status weft__h1r_parser_eof(weft__h1r_parser *p) {
-  if (p->state == S_ERROR) return WEFT__H1_ERROR;
-  if (p->state == S_DONE) done_step(p);
-  if (p->state == S_IDLE) return WEFT__H1_AGAIN;
-  if (p->state == S_CLOSE_BODY) {
+  if (p->f.state == WEFT__H1F_ERROR) return WEFT__H1_ERROR;
+  if (p->f.state == WEFT__H1F_DONE) done_step(p);
+  if (p->f.state == S_IDLE) return WEFT__H1_AGAIN;
+  if (p->f.state == S_CLOSE_BODY) {
     done_step(p);
     return WEFT__H1_AGAIN;
   }

@@ -109,11 +109,11 @@ typedef struct weft__h1r_parser {
   const weft__h1r_callbacks *cb;
   void *user_data;
   const weft__h1r_limits *limits;
-  uint64_t body_limit, body_seen, remaining, content_length;
-  uint32_t off, scan, line_end;
-  uint16_t nfields, status;
+  weft__h1f f; /* body framing, offsets and scan window (http1_framing.h) */
+  uint64_t content_length;
   uint32_t flags;
-  uint8_t state, error, minor, expected, head_request;
+  uint16_t status;
+  uint8_t minor, head_request;
 } weft__h1r_parser;
 
 /* Prepares p; cb and limits (NULL: defaults) must outlive it. No response is expected yet. */
