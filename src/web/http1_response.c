@@ -153,19 +153,14 @@ static long status_line(const char *b, size_t avail, int *status, uint8_t *minor
 /* A Content-Length value: one number or a list of equal ones ("5, 5"). */
 static int content_length(const char *v, size_t len, uint64_t *out) {
   int seen = 0;
-  size_t i = 0;
-  while (i <= len) {
-    size_t s = i;
-    while (i < len && v[i] != ',') i++;
-    size_t e = i;
-    while (s < e && (v[s] == ' ' || v[s] == '\t')) s++;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+  for (size_t i = 0; i <= len; i++) {
+    size_t s, e;
+    i = weft__h1_list_element(v, len, i, &s, &e); /* an empty element is invalid here */
     uint64_t n;
     if (weft__h1_content_length(v + s, e - s, &n) != 0) return WEFT__H1R_E_CL_INVALID;
     if (seen && n != *out) return WEFT__H1R_E_CL_CONFLICT;
     *out = n;
     seen = 1;
-    i++;
   }
   return 0;
 }

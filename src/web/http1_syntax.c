@@ -176,21 +176,27 @@ int weft__h1_content_length(const char *v, size_t len, uint64_t *out) {
   return 0;
 }
 
+size_t weft__h1_list_element(const char *v, size_t len, size_t i, size_t *s, size_t *e) {
+  size_t a = i;
+  while (i < len && v[i] != ',') i++;
+  size_t z = i;
+  while (a < z && (v[a] == ' ' || v[a] == '\t')) a++;
+  while (z > a && (v[z - 1] == ' ' || v[z - 1] == '\t')) z--;
+  *s = a;
+  *e = z;
+  return i;
+}
+
 /* Calls fn for each non-empty element of a comma-separated list, OWS trimmed; stops at the first
  * nonzero return and returns it. */
 static int each_element(const char *v, size_t len, int (*fn)(void *, const char *, size_t), void *arg) {
-  size_t i = 0;
-  while (i <= len) {
-    size_t s = i;
-    while (i < len && v[i] != ',') i++;
-    size_t e = i;
-    while (s < e && (v[s] == ' ' || v[s] == '\t')) s++;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+  for (size_t i = 0; i <= len; i++) {
+    size_t s, e;
+    i = weft__h1_list_element(v, len, i, &s, &e);
     if (e > s) {
       int rc = fn(arg, v + s, e - s);
       if (rc) return rc;
     }
-    i++;
   }
   return 0;
 }

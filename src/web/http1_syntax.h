@@ -45,6 +45,10 @@ weft__h1_method weft__h1_method_id(const char *m, size_t len);
 /* One chunk-size line at b: size, then extensions (validated, ignored). */
 long weft__h1_chunk_line(const char *b, size_t avail, uint64_t *size);
 
+/* One element of a comma-separated list, from v[i]: its bounds [*s, *e) with OWS trimmed (empty
+ * when there is nothing between two commas). Returns the index of the comma after it, or len. */
+size_t weft__h1_list_element(const char *v, size_t len, size_t i, size_t *s, size_t *e);
+
 /* Field values that decide framing and connection handling. */
 int weft__h1_content_length(const char *v, size_t len, uint64_t *out); /* 0 or -CL_INVALID */
 int weft__h1_transfer_encoding(const char *v, size_t len); /* 0 (chunked, final, alone) or -error */
