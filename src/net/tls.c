@@ -524,6 +524,10 @@ static void on_lower_lost(weft_transport *lt, int reason, void *user) {
   (void)lt;
   tls_conn *c = user;
   int why = final_reason(c, reason);
+  /* a server's handshake lost to an error of the lower transport (out of memory reading, a reset)
+   * is heard by no protocol: log it, as fail() logs a TLS failure */
+  if (c->server && !c->made && !c->failed && !c->aborted && !c->refused && reason != 0)
+    log_failure(c, WEFT_LOG_DEBUG, why, "the connection was lost during the handshake");
   /* the thread's text may be another connection's by now (failed since, e.g. the peer's side
    * failing on our alert): what hears this loss reads ours */
   if (c->error) weft__tls_set_error_text(c->error);

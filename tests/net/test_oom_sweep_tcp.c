@@ -1,6 +1,7 @@
 /* Allocation-failure sweep over real connections on loopback: a server endpoint listens, a client
  * endpoint connects (by address, and by the name "localhost" through the resolver and Happy
- * Eyeballs), an echo exchange runs, both sides close. Each allocation in turn fails (alone, then with every later one): the run must end in success or WEFT_ENOMEM,
+ * Eyeballs; and over TLS, a tls: client against an ssl: server with certificates made at test time),
+ * an echo exchange runs, both sides close. Each allocation in turn fails (alone, then with every later one): the run must end in success or WEFT_ENOMEM,
  * leave nothing allocated and the reactor with no open handle. */
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "base/alloc_sweep.h"
 #include "check.h"
+#include "tls_util.h"
 #include "weft/alloc.h"
 #include "weft/deferred.h"
 #include "weft/endpoint.h"
@@ -289,6 +291,16 @@ int main(void) {
   alloc_sweep("tcp_by_name", echo_run, &s);
   s.client_fmt = NULL;
   alloc_sweep("hostname_chained_resolver", echo_run, &s);
+
+  test_pki pki;
+  pki_make(&pki);
+  char sdesc[512], cdesc[512];
+  snprintf(sdesc, sizeof sdesc, "ssl:0:privateKey=%s:certKey=%s:interface=127.0.0.1", pki.server_key, pki.server);
+  snprintf(cdesc, sizeof cdesc, "tls:host=localhost:port=%%d:trustRoots=%s:timeout=5", pki.ca);
+  s.server = sdesc;
+  s.client_fmt = cdesc;
+  alloc_sweep("tls_by_name", echo_run, &s);
+  pki_remove(&pki);
 
 
   weft_log_publisher_free(quiet);
