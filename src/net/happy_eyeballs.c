@@ -395,7 +395,9 @@ weft_deferred *weft_hostname_connect(weft_reactor *r, const weft_name_resolver *
     return rc == WEFT_ENOMEM ? NULL : bad_arguments(r);
   }
   weft__handle_ref(r);
-  weft_deferred *mine = weft_deferred_ref(hc->d); /* taken first: the race may end at once */
+  /* taken first: the race may end at once. The race adds no step to this Deferred, so the
+   * caller's first step is stored inline (endpoint_client.c relies on it) */
+  weft_deferred *mine = weft_deferred_ref(hc->d);
   hc->resolving = true;
   hc->lookup = hc->nr.resolve(hc->nr.user, hc->host, port, family);
   if (!hc->lookup) {
