@@ -1,8 +1,9 @@
 /* Allocation-failure sweep over real connections on loopback: a server endpoint listens, a client
- * endpoint connects (by address, and by the name "localhost" through the resolver and Happy
- * Eyeballs; and over TLS, a tls: client against an ssl: server with certificates made at test time),
- * an echo exchange runs, both sides close. Each allocation in turn fails (alone, then with every later one): the run must end in success or WEFT_ENOMEM,
- * leave nothing allocated and the reactor with no open handle. */
+ * endpoint connects (by address; by the name "localhost" through the resolver and Happy Eyeballs;
+ * through weft_hostname_connect with a resolver of its own; over TLS, a tls: client against an
+ * ssl: server with certificates made at test time), an echo exchange runs, both sides close. Each
+ * allocation in turn fails (alone, then with every later one): the run must end in success or
+ * WEFT_ENOMEM, leave nothing allocated and the reactor with no open handle. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
