@@ -74,7 +74,9 @@ typedef struct weft_http_server_options {
    * slow bodies). The connection is closed when it passes. <= 0: no limit. Default 30. */
   double request_timeout;
   /* Seconds a connection may wait for the next request (and for the first) before it is closed.
-   * <= 0: no limit. Default 60. */
+   * Also the send timeout: answers still queued when it passes get further periods as long as
+   * the client takes some of them in each; a client that takes nothing for a whole period is
+   * aborted (a client that never reads cannot hold a connection). <= 0: no limit. Default 60. */
   double idle_timeout;
   /* Requests served on one connection before the server answers with Connection: close (so
    * long-lived connections move between processes and leak nothing). 0: no limit. Default 10000. */

@@ -21,6 +21,7 @@ static void set_deadline(weft__http_conn *c, double secs) {
     return;
   }
   weft_reactor *r = c->srv->r;
+  c->unsent = 0;
   c->deadline = weft_reactor_seconds(r) + secs;
   if (!c->timer) c->timer = weft_reactor_call_later(r, secs, timer_fn, c); /* NULL: no timeout */
   else if (weft_delayed_call_time(c->timer) > c->deadline) weft_delayed_call_reset(c->timer, secs);
@@ -37,15 +38,27 @@ static void timer_fn(void *arg) {
     if (weft_delayed_call_reset(c->timer, c->deadline - now) != 0) c->timer = NULL;
     return;
   }
-  c->timer = NULL;
   bool request = c->receiving || c->in_request;
+  size_t unsent = request ? 0 : weft_transport_buffered(c->t);
+  if (unsent > 0 && (c->unsent == 0 || unsent < c->unsent)) {
+    /* Answers are still leaving: closing gently would wait for a flush that may never come
+     * (a client that does not read: slowhttptest -X). Another idle period, then, as long as the
+     * client takes some of it in each. */
+    c->unsent = unsent;
+    c->deadline = now + c->srv->o.idle_timeout;
+    if (weft_delayed_call_reset(c->timer, c->srv->o.idle_timeout) != 0) c->timer = NULL;
+    return;
+  }
+  c->timer = NULL;
   char peer[128];
   weft__http_request_peer_text(&c->req, peer, sizeof peer);
   weft_log_emit(weft__http_log(c->srv), WEFT_LOG_INFO, "weft.http", "closing the connection from {peer}: {what} timeout",
-                WEFT_LOG_STR("peer", peer), WEFT_LOG_STR("what", request ? "request" : "idle"), WEFT_LOG_END);
+                WEFT_LOG_STR("peer", peer), WEFT_LOG_STR("what", request ? "request" : unsent ? "send" : "idle"),
+                WEFT_LOG_END);
   c->closing = true;
-  /* A client too slow to send its request is not waited for to read anything either. */
-  if (request) weft_transport_abort_connection(c->t);
+  /* A client too slow to send its request is not waited for to read anything either, nor one
+   * that stopped reading its answers. */
+  if (request || unsent) weft_transport_abort_connection(c->t);
   else weft_transport_lose_connection(c->t);
 }
 
@@ -221,8 +234,12 @@ void weft__http_request_done(weft_http_request *req) {
     return;
   }
   after_response(c);
-  /* Not now: the caller is the handler's code, which may still hold things of its own. */
-  if (!c->closing) weft__task_queue(c->srv->r, &c->resume_task);
+  if (c->closing) return;
+  /* Nothing buffered to parse: only reading resumes, at once (in the same turn, so a paused
+   * socket is never unwatched). Otherwise not now: parsing the next request would call the
+   * handler again from inside the handler's own code, which may still hold things of its own. */
+  if (c->buf_len == 0 && !c->pending) weft__http_conn_resume(c);
+  else weft__task_queue(c->srv->r, &c->resume_task);
 }
 
 static void dispatch(weft__http_conn *c) {

@@ -79,6 +79,9 @@ struct weft__http_conn {
   bool backed_up; /* answers queued past the high-water mark: no new request until they drain */
   bool guard; /* inside connection_lost: do not free the conn under it */
   uint16_t fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
+  /* Output still queued when the idle deadline last passed (the send timeout: a client that
+   * reads nothing of its answers is dropped; one that reads slowly is not). */
+  size_t unsent;
 };
 
 struct weft_http_server {
