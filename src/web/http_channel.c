@@ -71,7 +71,7 @@ static int buf_append(weft__http_conn *c, const void *data, size_t len) {
     size_t cap = c->buf_cap ? c->buf_cap : 1024;
     while (cap < need) cap *= 2;
     if (cap > UINT32_MAX) cap = UINT32_MAX;
-    char *p = realloc(c->buf, cap);
+    char *p = weft__realloc(c->buf, cap);
     if (!p) return WEFT_ENOMEM;
     c->buf = p;
     c->buf_cap = (uint32_t)cap;
@@ -82,7 +82,7 @@ static int buf_append(weft__http_conn *c, const void *data, size_t len) {
 }
 
 static void buf_drop(weft__http_conn *c) {
-  free(c->buf);
+  weft__free(c->buf);
   c->buf = NULL;
   c->buf_len = c->buf_cap = 0;
 }

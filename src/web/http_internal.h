@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/alloc.h"
 #include "reactor/reactor_internal.h"
 #include "web/http1_parser.h"
 #include "weft/http.h"

@@ -198,7 +198,7 @@ static int respond(weft_http_request *req, int status, const weft_http_header *h
     return WEFT_ECLOSED;
   }
   char stack[1024];
-  char *h = need <= sizeof stack ? stack : malloc(need);
+  char *h = need <= sizeof stack ? stack : weft__malloc(need);
   if (!h) return WEFT_ENOMEM;
   req->keep_alive = keep;
   weft__http_refresh_date(srv);
@@ -223,7 +223,7 @@ static int respond(weft_http_request *req, int status, const weft_http_header *h
   p = PUT_LIT(p, "\r\n");
   struct iovec iov[2] = {{h, (size_t)(p - h)}, {(void *)(uintptr_t)body, len}};
   int rc = weft_transport_writev(c->t, iov, (req->head || bodiless || len == 0) ? 1 : 2);
-  if (h != stack) free(h);
+  if (h != stack) weft__free(h);
   finish_request(req);
   return rc;
 }
@@ -269,7 +269,7 @@ int weft_http_response_header(weft_http_request *req, const char *name, const ch
   if (need > req->hbuf_cap) {
     size_t cap = req->hbuf_cap ? req->hbuf_cap : 256;
     while (cap < need) cap *= 2;
-    char *p = realloc(req->hbuf, cap);
+    char *p = weft__realloc(req->hbuf, cap);
     if (!p) return WEFT_ENOMEM;
     req->hbuf = p;
     req->hbuf_cap = (uint32_t)cap;
@@ -298,7 +298,7 @@ static int send_head(weft_http_request *req, const struct iovec *body, int n) {
   weft_http_server *srv = c->srv;
   size_t need = STATUS_LINE_MAX + srv->common_len + req->hbuf_len + FRAMING_MAX;
   char stack[1024];
-  char *h = need <= sizeof stack ? stack : malloc(need);
+  char *h = need <= sizeof stack ? stack : weft__malloc(need);
   if (!h) return WEFT_ENOMEM;
   weft__http_refresh_date(srv);
   char *p = put_status(h, req->status);
@@ -316,8 +316,8 @@ static int send_head(weft_http_request *req, const struct iovec *body, int n) {
   iov[0] = (struct iovec){h, (size_t)(p - h)};
   for (int i = 0; i < n && i < 3; i++) iov[i + 1] = body[i];
   int rc = weft_transport_writev(c->t, iov, 1 + n);
-  if (h != stack) free(h);
-  free(req->hbuf);
+  if (h != stack) weft__free(h);
+  weft__free(req->hbuf);
   req->hbuf = NULL;
   req->hbuf_len = req->hbuf_cap = 0;
   req->phase = WEFT__HTTP_SENT;
@@ -413,7 +413,7 @@ void weft__http_send_error(weft__http_conn *c, int status) {
     weft_transport_abort_connection(c->t);
     return;
   }
-  char *h = need <= sizeof stack ? stack : malloc(need);
+  char *h = need <= sizeof stack ? stack : weft__malloc(need);
   if (srv->o.access_log && !c->req.logged) {
     weft__http_access_log(&c->req, status, rl + 1);
     c->req.logged = true; /* a handler holding the request finishes it without a second line */
@@ -429,7 +429,7 @@ void weft__http_send_error(weft__http_conn *c, int status) {
     p = put(p, reason, rl);
     *p++ = '\n';
     weft_transport_write(c->t, h, (size_t)(p - h));
-    if (h != stack) free(h);
+    if (h != stack) weft__free(h);
   }
   c->closing = true;
   weft_transport_lose_connection(c->t);

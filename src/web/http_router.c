@@ -90,7 +90,7 @@ struct weft_http_resource {
 };
 
 static char *dup_n(const char *s, size_t n) {
-  char *d = malloc(n + 1);
+  char *d = weft__malloc(n + 1);
   if (!d) return NULL;
   memcpy(d, s, n);
   d[n] = '\0';
@@ -170,11 +170,11 @@ static void answer_not_allowed(weft_http_request *req, const allow *a) {
 /* ---- patterns ---- */
 
 static void entry_clear(entry *e) {
-  for (size_t i = 0; i < e->nsegs; i++) free(e->segs[i].text);
-  free(e->segs);
-  for (size_t i = 0; i < e->nmethods; i++) free(e->methods[i]);
-  free(e->methods);
-  free(e->prefix);
+  for (size_t i = 0; i < e->nsegs; i++) weft__free(e->segs[i].text);
+  weft__free(e->segs);
+  for (size_t i = 0; i < e->nmethods; i++) weft__free(e->methods[i]);
+  weft__free(e->methods);
+  weft__free(e->prefix);
 }
 
 /* Parses one pattern segment (between slashes) into s. */
@@ -209,7 +209,7 @@ static int parse_pattern(entry *e, const char *pattern) {
   if (pattern[0] != '/') return WEFT_EINVAL;
   size_t count = 1, nparams = 0;
   for (const char *q = pattern + 1; *q; q++) count += *q == '/';
-  e->segs = calloc(count, sizeof *e->segs);
+  e->segs = weft__calloc(count, sizeof *e->segs);
   if (!e->segs) return WEFT_ENOMEM;
   const char *p = pattern + 1;
   for (size_t i = 0; i < count; i++) {
@@ -237,7 +237,7 @@ static int parse_methods(entry *e, const char *methods) {
   }
   size_t count = 1;
   for (const char *q = methods; *q; q++) count += *q == ',';
-  e->methods = calloc(count, sizeof *e->methods);
+  e->methods = weft__calloc(count, sizeof *e->methods);
   if (!e->methods) return WEFT_ENOMEM;
   for (const char *p = methods;;) {
     const char *end = strchr(p, ',');
@@ -257,21 +257,21 @@ static int parse_methods(entry *e, const char *methods) {
 /* ---- routers ---- */
 
 int weft_http_router_new(weft_http_router **out) {
-  *out = calloc(1, sizeof **out);
+  *out = weft__calloc(1, sizeof **out);
   return *out ? 0 : WEFT_ENOMEM;
 }
 
 void weft_http_router_free(weft_http_router *rt) {
   if (!rt) return;
   for (size_t i = 0; i < rt->n; i++) entry_clear(&rt->e[i]);
-  free(rt->e);
-  free(rt);
+  weft__free(rt->e);
+  weft__free(rt);
 }
 
 static int push_entry(weft_http_router *rt, entry *e) {
   if (rt->n == rt->cap) {
     size_t cap = rt->cap ? rt->cap * 2 : 8;
-    entry *ne = realloc(rt->e, cap * sizeof *ne);
+    entry *ne = weft__realloc(rt->e, cap * sizeof *ne);
     if (!ne) return WEFT_ENOMEM;
     rt->e = ne;
     rt->cap = cap;
@@ -503,7 +503,7 @@ weft_http_handler_binding weft_http_router_handler(weft_http_router *rt) {
 /* ---- resource trees ---- */
 
 int weft_http_resource_new(weft_http_resource **out, void *user) {
-  *out = calloc(1, sizeof **out);
+  *out = weft__calloc(1, sizeof **out);
   if (!*out) return WEFT_ENOMEM;
   (*out)->user = user;
   return 0;
@@ -512,13 +512,13 @@ int weft_http_resource_new(weft_http_resource **out, void *user) {
 void weft_http_resource_free(weft_http_resource *res) {
   if (!res) return;
   for (size_t i = 0; i < res->nkids; i++) {
-    free(res->kids[i].name);
+    weft__free(res->kids[i].name);
     weft_http_resource_free(res->kids[i].res);
   }
-  free(res->kids);
-  for (size_t i = 0; i < res->nr; i++) free(res->r[i].method);
-  free(res->r);
-  free(res);
+  weft__free(res->kids);
+  for (size_t i = 0; i < res->nr; i++) weft__free(res->r[i].method);
+  weft__free(res->r);
+  weft__free(res);
 }
 
 static weft_http_resource *static_child(const weft_http_resource *res, const char *seg, size_t len) {
@@ -538,7 +538,7 @@ int weft_http_resource_put_child(weft_http_resource *parent, const char *segment
   }
   if (parent->nkids == parent->kcap) {
     size_t cap = parent->kcap ? parent->kcap * 2 : 4;
-    kid *k = realloc(parent->kids, cap * sizeof *k);
+    kid *k = weft__realloc(parent->kids, cap * sizeof *k);
     if (!k) return WEFT_ENOMEM;
     parent->kids = k;
     parent->kcap = cap;
@@ -563,7 +563,7 @@ int weft_http_resource_set_render(weft_http_resource *res, const char *method, w
     res->r[i].fn = fn;
     return 0;
   }
-  renderer *r = realloc(res->r, (res->nr + 1) * sizeof *r);
+  renderer *r = weft__realloc(res->r, (res->nr + 1) * sizeof *r);
   if (!r) return WEFT_ENOMEM;
   res->r = r;
   if (!(r[res->nr].method = dup_n(method, strlen(method)))) return WEFT_ENOMEM;

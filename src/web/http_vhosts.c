@@ -18,15 +18,15 @@ struct weft_http_vhosts {
 };
 
 int weft_http_vhosts_new(weft_http_vhosts **out) {
-  *out = calloc(1, sizeof **out);
+  *out = weft__calloc(1, sizeof **out);
   return *out ? 0 : WEFT_ENOMEM;
 }
 
 void weft_http_vhosts_free(weft_http_vhosts *vh) {
   if (!vh) return;
   for (size_t i = 0; i < vh->n; i++) weft__free(vh->v[i].host);
-  free(vh->v);
-  free(vh);
+  weft__free(vh->v);
+  weft__free(vh);
 }
 
 static bool ieq(const char *a, size_t alen, const char *b) {
@@ -47,7 +47,7 @@ int weft_http_vhosts_add(weft_http_vhosts *vh, const char *host, weft_http_route
     vh->v[i].rt = rt;
     return 0;
   }
-  vhost *v = realloc(vh->v, (vh->n + 1) * sizeof *v);
+  vhost *v = weft__realloc(vh->v, (vh->n + 1) * sizeof *v);
   if (!v) return WEFT_ENOMEM;
   vh->v = v;
   size_t hl = strlen(host) + 1;
