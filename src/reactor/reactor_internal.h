@@ -166,6 +166,7 @@ struct weft_reactor {
 
   weft__task *tasks_head, *tasks_tail;
   weft__task *flush_head, *flush_tail;
+  weft__task *run_head, *run_tail; /* the batch run_list is running, so a cancel can unlink */
 
   size_t handles;
   bool running, stop_requested, stopping;
