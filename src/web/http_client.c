@@ -125,6 +125,10 @@ void weft__hc_req_finish(hc_req *q, int err, const char *why) {
   q->conn = NULL;
   if (c) {
     c->req = NULL;
+    /* a body producer still writing is registered on the transport with q: take it off before
+     * q goes (the transport would call its stop on the freed request) */
+    if (q->has_producer && q->producer_started && !q->producer_done && c->t && !c->lost)
+      weft_transport_unregister_producer(c->t);
     if (err) weft__hc_conn_abort(c);
   }
   if (q->has_producer && q->producer_started && !q->producer_done && q->producer.stop) {
