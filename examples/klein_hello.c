@@ -17,20 +17,11 @@ static void home(weft_http_request *req, const weft_http_match *m, void *user) {
   weft_http_respond(req, 200, h, 1, "Hello", 5);
 }
 
-static int setup(weft_http_server *srv, weft_reactor *r, void *arg) {
-  weft_http_router *app = arg;
-  (void)r;
-  int rc = weft_http_router_add(app, "GET", "/", home, NULL);
-  if (rc) return rc;
-  weft_http_handler_binding b = weft_http_router_handler(app);
-  weft_http_server_set_handler(srv, b.fn, b.user);
-  return 0;
-}
-
 int main(int argc, char **argv) {
-  weft_http_router *app;
-  if (weft_http_router_new(&app) != 0) return 1;
-  int rc = klein_run(argc, argv, "klein_hello", setup, app);
-  weft_http_router_free(app);
-  return rc;
+  weft_http_router *app = NULL;
+  if (weft_http_router_new(&app) == 0 && weft_http_router_add(app, "GET", "/", home, NULL) != 0) {
+    weft_http_router_free(app);
+    app = NULL;
+  }
+  return klein_run_router(argc, argv, "klein_hello", app);
 }

@@ -24,20 +24,11 @@ static void increment(weft_http_request *req, const weft_http_match *m, void *us
   weft_http_respond(req, 200, h, 1, body, (size_t)n);
 }
 
-static int setup(weft_http_server *srv, weft_reactor *r, void *arg) {
-  weft_http_router *app = arg;
-  (void)r;
-  int rc = weft_http_router_add(app, "GET", "/<int:amount>", increment, NULL);
-  if (rc) return rc;
-  weft_http_handler_binding b = weft_http_router_handler(app);
-  weft_http_server_set_handler(srv, b.fn, b.user);
-  return 0;
-}
-
 int main(int argc, char **argv) {
-  weft_http_router *app;
-  if (weft_http_router_new(&app) != 0) return 1;
-  int rc = klein_run(argc, argv, "klein_increment", setup, app);
-  weft_http_router_free(app);
-  return rc;
+  weft_http_router *app = NULL;
+  if (weft_http_router_new(&app) == 0 && weft_http_router_add(app, "GET", "/<int:amount>", increment, NULL) != 0) {
+    weft_http_router_free(app);
+    app = NULL;
+  }
+  return klein_run_router(argc, argv, "klein_increment", app);
 }

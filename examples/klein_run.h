@@ -1,7 +1,8 @@
 /* klein_run.h: what the Klein examples share, Klein's app.run("localhost", 8080): an HTTP server
  * on 127.0.0.1:PORT (--port N, default 8080; 0 lets the kernel pick) whose handler the example
  * sets, serving until SIGINT or SIGTERM. It prints "NAME: listening on http://127.0.0.1:PORT/" on
- * stdout once the port is open (the tests read the port from that line). */
+ * stdout once the port is open (the tests read the port from that line). klein_run_router serves
+ * a router's routes, the usual case. */
 #ifndef WEFT_EXAMPLES_KLEIN_RUN_H
 #define WEFT_EXAMPLES_KLEIN_RUN_H
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "weft/http.h"
+#include "weft/http_router.h"
 #include "weft/tcp.h"
 
 /* Sets the server's handler; returns 0 or a WEFT_E* code. */
@@ -81,6 +83,25 @@ static int klein_run(int argc, char **argv, const char *name, klein_setup_fn set
     rc = 1;
   }
   return rc ? 1 : 0;
+}
+
+static inline int klein_route_with(weft_http_server *srv, weft_reactor *r, void *app) {
+  (void)r;
+  weft_http_handler_binding b = weft_http_router_handler(app);
+  weft_http_server_set_handler(srv, b.fn, b.user);
+  return 0;
+}
+
+/* app.run() for a router holding the app's routes: serves them, then frees the router. A NULL
+ * app (weft_http_router_new or a route failed to be added) reports out of memory. */
+static inline int klein_run_router(int argc, char **argv, const char *name, weft_http_router *app) {
+  if (!app) {
+    fprintf(stderr, "%s: %s\n", name, weft_strerror(WEFT_ENOMEM));
+    return 1;
+  }
+  int rc = klein_run(argc, argv, name, klein_route_with, app);
+  weft_http_router_free(app);
+  return rc;
 }
 
 #endif

@@ -74,7 +74,9 @@ typedef struct weft_http_server_options {
    * slow bodies). The connection is closed when it passes. <= 0: no limit. Default 30. */
   double request_timeout;
   /* Seconds a connection may wait for the next request (and for the first) before it is closed.
-   * <= 0: no limit. Default 60. */
+   * Also the send timeout: answers still queued when it passes get further periods as long as
+   * the client takes some of them in each; a client that takes nothing for a whole period is
+   * aborted (a client that never reads cannot hold a connection). <= 0: no limit. Default 60. */
   double idle_timeout;
   /* Requests served on one connection before the server answers with Connection: close (so
    * long-lived connections move between processes and leak nothing). 0: no limit. Default 10000. */
@@ -95,6 +97,13 @@ typedef struct weft_http_server_options {
    * client are escaped as nginx does ('"', '\' and bytes outside printable ASCII as \xHH), so a
    * line can not be forged. weft_log_json_observer prints them as JSON lines. Default false. */
   bool access_log;
+  /* Streamed request bodies: a request with a body goes to the handler as soon as its head has
+   * arrived, before the body, which then waits (unread, with no 100 Continue sent) until the
+   * handler claims it with weft_http_request_body_stream or weft_http_request_body_collect. A
+   * handler that answers without claiming it gets its answer sent with Connection: close. A
+   * router does this per route (weft_http_router_add_streaming); its other routes see collected
+   * bodies. max_body still applies to streamed bodies. Default false. */
+  bool stream_bodies;
 } weft_http_server_options;
 
 /* Fills o with the defaults; call before setting fields, so new fields get defaults too. */
@@ -111,6 +120,27 @@ void weft_http_server_set_handler(weft_http_server *srv, weft_http_handler fn, v
 
 /* Sets a Deferred-returning handler (replacing a plain one). */
 void weft_http_server_set_deferred_handler(weft_http_server *srv, weft_http_handler_deferred fn, void *user);
+
+/* Handles a request asking to switch to the upgrader's protocol (the token it was registered
+ * with is given). It answers as any handler does: weft_http_upgrade_accept to switch (now or
+ * later), or a normal response to decline (426, 400...; the connection stays HTTP). */
+typedef void (*weft_http_upgrader)(weft_http_request *req, const char *token, void *user);
+
+/* Registers fn for requests with "Connection: upgrade" and an Upgrade list naming token
+ * (compared ignoring case; a "/version" suffix is ignored), HTTP/1.1 only, collected body
+ * included. Requests asking for tokens nobody registered go to the handler as usual. Returns 0,
+ * WEFT_EINVAL (empty token, not a token, NULL fn), WEFT_EEXIST, WEFT_ENOMEM. */
+int weft_http_server_add_upgrader(weft_http_server *srv, const char *token, weft_http_upgrader fn, void *user);
+
+/* From an upgrader: answers "101 Switching Protocols" with Connection: Upgrade, Upgrade: the
+ * token, and the n headers given (at most 32, copied), then hands the transport to p (copied; p's
+ * callbacks borrowed): p's connection_made runs, then its data_received with the bytes that
+ * followed the request head, if any were read already; every later callback is p's. The request
+ * is finished and the connection no longer counts as the server's (drain and
+ * weft_http_server_free leave it alone). Returns 0; WEFT_EINVAL (p NULL, a bad header or more
+ * than 32; nothing changes); WEFT_ESTATE (not an upgrader's request, or answered already);
+ * WEFT_ECLOSED (the client has gone: req is released all the same); WEFT_ENOMEM. */
+int weft_http_upgrade_accept(weft_http_request *req, const weft_http_header *headers, size_t n, const weft_protocol *p);
 
 /* The factory to listen with (owned by srv, valid until weft_http_server_free). */
 const weft_factory *weft_http_server_factory(weft_http_server *srv);
@@ -166,6 +196,43 @@ int weft_http_request_header_at(const weft_http_request *req, size_t i, const ch
 
 /* The request body, collected whole (at most max_body bytes); "" with *len 0 when none. */
 const void *weft_http_request_body(const weft_http_request *req, size_t *len);
+
+/* ---- streamed request bodies (see the stream_bodies option) ---- */
+
+/* Where a streamed body goes. Both are called on the reactor thread with the request. */
+typedef struct weft_http_body_consumer {
+  /* Body bytes as they arrive, de-chunked, borrowed for the call. */
+  void (*data)(weft_http_request *req, const void *data, size_t len, void *user);
+  /* The body is over: error 0 when it arrived whole; WEFT_EMSGSIZE over max_body (the server
+   * answers 413 and closes), WEFT_EPARSE bad chunked framing (400 and close), WEFT_ECLOSED the
+   * client went away, WEFT_ENOMEM. On an error the server has answered if the handler had not
+   * started its response (else it aborts the connection), and req is inert: the handler must
+   * still finish it. Called once; no call after it. */
+  void (*end)(weft_http_request *req, int error, void *user);
+  void *user;
+} weft_http_body_consumer;
+
+/* Claims req's body as a stream into c (copied). The connection is a producer: *producer (if not
+ * NULL) is filled with one whose pause_producing stops reading the client (nothing more is
+ * buffered than one read), resume_producing goes on, and stop_producing drops the rest of the
+ * body (the connection then closes after the answer); register it with a consumer of yours
+ * (weft_transport_register_producer to forward the body elsewhere) or call it directly. It is
+ * valid until end has been called. Sends 100 Continue now if the client asked for it. A body
+ * that was collected already (a server without stream_bodies, a request without a body) is
+ * delivered at once, data then end, before this returns. Returns 0, WEFT_ESTATE (claimed
+ * already, or the request is finished), WEFT_EINVAL (c without data or end). */
+int weft_http_request_body_stream(weft_http_request *req, const weft_http_body_consumer *c, weft_producer *producer);
+
+/* Claims req's body to be collected in memory (up to max_body), then calls fn(req, user) as a
+ * server handler is called: from then on weft_http_request_body gives the whole body. If the body
+ * fails (413, 400, the client gone), the server answers and finishes req itself and fn is not
+ * called. A body already complete calls fn before this returns. Returns 0, WEFT_ESTATE, or
+ * WEFT_EINVAL (fn NULL). */
+int weft_http_request_body_collect(weft_http_request *req, weft_http_handler fn, void *user);
+
+/* True while req's body has arrived only in part and nobody has claimed it (the handler was
+ * called early, under stream_bodies). */
+bool weft_http_request_body_pending(const weft_http_request *req);
 
 /* The client's address. Returns 0, WEFT_ECLOSED once the client has gone, WEFT_ENOTSUP for a
  * transport without addresses. */
@@ -232,6 +299,58 @@ int weft_http_response_register_producer(weft_http_request *req, const weft_prod
  * copied. Returns a WEFT_VALUE_PTR owning the copy (released like any value), or a Failure value
  * (WEFT_ENOMEM) when out of memory. */
 weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len);
+
+/* As weft_http_response_value, with any headers (each name and value copied; Content-Length,
+ * Transfer-Encoding and Connection are handled as weft_http_respond handles them). May be made
+ * on any thread (a thread-pool handler's answer). Returns the value, or a Failure value: WEFT_EINVAL
+ * (a NULL name or value; a header the server refuses gives a 500 when sent), WEFT_ENOMEM. */
+weft_value weft_http_response_value_headers(int status, const weft_http_header *headers, size_t n,
+                                            const void *body, size_t len);
+
+/* Answers req from d's result as the server answers from a Deferred handler's Deferred (see
+ * weft_http_handler_deferred: a response value, a string, NONE when answered through req, a
+ * Failure for 500), taking the caller's reference to d; when the client disconnects first, d is
+ * cancelled. For handlers that are not Deferred handlers themselves (routes, coroutines). If req
+ * is finished through req before d fires, d's result is left alone. NULL d is taken as out of
+ * memory (500). Returns 0, or WEFT_ESTATE (req finished, or already answered from a Deferred;
+ * d is then unreferenced unused). */
+int weft_http_request_answer_deferred(weft_http_request *req, weft_deferred *d);
+
+/* ---- blocking handlers on the reactor's thread pool (threads.h) ---- */
+
+/* A request as a thread-pool handler sees it: copies of the head, the collected body, the peer
+ * and the route's parameters, readable from any thread, valid during the handler call. */
+typedef struct weft_http_snapshot weft_http_snapshot;
+
+/* Runs on a worker thread: may block; must not touch the reactor (except through
+ * weft_block_on_reactor). Returns the answer as a Deferred handler's Deferred fires with it: a
+ * value from weft_http_response_value(_headers), a static string (200), or a Failure (500,
+ * logged). */
+typedef weft_value (*weft_http_thread_fn)(const weft_http_snapshot *s, void *user);
+
+/* Answers req from fn(snapshot, user) run on the reactor's thread pool; the reactor thread sends
+ * the answer, and meanwhile serves other requests. A client that disconnects stops req waiting:
+ * the job still runs (a running thread cannot be stopped) and its answer is dropped. A pool that
+ * is full or stopping gives a 500. Call it from a handler, as the handler's answer. Returns 0,
+ * WEFT_EINVAL (fn NULL), WEFT_ESTATE (req finished or already answered from a Deferred, or its
+ * body not collected yet under stream_bodies: call it from a weft_http_request_body_collect
+ * callback). */
+int weft_http_request_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user);
+
+/* The snapshot's method, target, decoded path, query (NULL when none), version (10, 11), first
+ * header named name (ignoring case, NULL when none), body, and client address (0, or WEFT_ENOTSUP
+ * when it was not known): as the weft_http_request_* accessors. */
+const char *weft_http_snapshot_method(const weft_http_snapshot *s, size_t *len);
+const char *weft_http_snapshot_target(const weft_http_snapshot *s, size_t *len);
+const char *weft_http_snapshot_path(const weft_http_snapshot *s, size_t *len);
+const char *weft_http_snapshot_query(const weft_http_snapshot *s, size_t *len);
+int weft_http_snapshot_version(const weft_http_snapshot *s);
+const char *weft_http_snapshot_header(const weft_http_snapshot *s, const char *name, size_t *len);
+const void *weft_http_snapshot_body(const weft_http_snapshot *s, size_t *len);
+int weft_http_snapshot_peer(const weft_http_snapshot *s, weft_address *out);
+/* A route parameter (weft_http_router_add_thread) by name, as text ("42" for <int:id>),
+ * NUL-terminated as well: 0, or WEFT_ENOENT. */
+int weft_http_snapshot_param(const weft_http_snapshot *s, const char *name, const char **p, size_t *len);
 
 /* The reason phrase of a status ("Not Found"), "" for one weft does not know. */
 const char *weft_http_status_reason(int status);

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "weft/coro.h"
 #include "weft/http.h"
 
 #ifdef __cplusplus
@@ -45,6 +46,20 @@ typedef struct weft_http_match weft_http_match;
 
 /* A route's handler: answers req now or later, as a weft_http_handler does. */
 typedef void (*weft_http_route_fn)(weft_http_request *req, const weft_http_match *m, void *user);
+
+/* A route's handler that returns a Deferred (one reference, which the router takes) answering
+ * the request as a weft_http_handler_deferred's does: a response value, a string, NONE when it
+ * answers through req, or a Failure (500, logged). A client that disconnects first cancels it. */
+typedef weft_deferred *(*weft_http_route_deferred_fn)(weft_http_request *req, const weft_http_match *m,
+                                                      void *user);
+
+/* A route's handler run as a coroutine (coro.h): it may weft_await(co, ...) and returns what a
+ * Deferred route's Deferred fires with (a response value, a string, NONE after answering through
+ * req, or a Failure). m is valid until its first weft_await (copy what you need first); req as
+ * long as the request is not finished. A client that disconnects cancels the Deferred it awaits
+ * (weft_await then returns a WEFT_ECANCELED Failure: return it). */
+typedef weft_value (*weft_http_route_coro_fn)(weft_coro *co, weft_http_request *req, const weft_http_match *m,
+                                              void *user);
 
 /* A handler and its argument, as weft_http_server_set_handler takes them. */
 typedef struct weft_http_handler_binding {
@@ -85,6 +100,28 @@ void weft_http_router_free(weft_http_router *rt);
  * too many parameters, an empty method list), or WEFT_ENOMEM. */
 int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
                          void *user);
+
+/* As weft_http_router_add, for a handler returning a Deferred, or one running as a coroutine
+ * (started with the default stack: 64 KiB). Same returns. */
+int weft_http_router_add_deferred(weft_http_router *rt, const char *methods, const char *pattern,
+                                  weft_http_route_deferred_fn fn, void *user);
+int weft_http_router_add_coro(weft_http_router *rt, const char *methods, const char *pattern,
+                              weft_http_route_coro_fn fn, void *user);
+
+/* As weft_http_router_add, for a blocking handler run on the reactor's thread pool (see
+ * weft_http_request_run_in_thread): fn gets a snapshot of the request, the route's parameters
+ * included (weft_http_snapshot_param), and returns the answer; the reactor serves other requests
+ * meanwhile. Same returns. */
+int weft_http_router_add_thread(weft_http_router *rt, const char *methods, const char *pattern,
+                                weft_http_thread_fn fn, void *user);
+
+/* As weft_http_router_add, for a handler that reads the body as it arrives
+ * (weft_http_request_body_stream): on a server with the stream_bodies option it is called as soon
+ * as the head has arrived. Routes added otherwise (and resources) are called once the body has
+ * been collected, as on a server without that option (a dynamic get_child then runs twice: once
+ * to find the route before the body, once to call it). */
+int weft_http_router_add_streaming(weft_http_router *rt, const char *methods, const char *pattern,
+                                   weft_http_route_fn fn, void *user);
 
 /* Mounts sub at prefix (literal, "/api"; "" or "/" mounts at the root): a path equal to the
  * prefix or continuing it with '/' goes to sub with the prefix removed ("/api" -> "/",

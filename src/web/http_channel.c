@@ -21,6 +21,7 @@ static void set_deadline(weft__http_conn *c, double secs) {
     return;
   }
   weft_reactor *r = c->srv->r;
+  c->unsent = 0;
   c->deadline = weft_reactor_seconds(r) + secs;
   if (!c->timer) c->timer = weft_reactor_call_later(r, secs, timer_fn, c); /* NULL: no timeout */
   else if (weft_delayed_call_time(c->timer) > c->deadline) weft_delayed_call_reset(c->timer, secs);
@@ -37,15 +38,27 @@ static void timer_fn(void *arg) {
     if (weft_delayed_call_reset(c->timer, c->deadline - now) != 0) c->timer = NULL;
     return;
   }
-  c->timer = NULL;
   bool request = c->receiving || c->in_request;
+  size_t unsent = request ? 0 : weft_transport_buffered(c->t);
+  if (unsent > 0 && (c->unsent == 0 || unsent < c->unsent)) {
+    /* Answers are still leaving: closing gently would wait for a flush that may never come
+     * (a client that does not read: slowhttptest -X). Another idle period, then, as long as the
+     * client takes some of it in each. */
+    c->unsent = unsent;
+    c->deadline = now + c->srv->o.idle_timeout;
+    if (weft_delayed_call_reset(c->timer, c->srv->o.idle_timeout) != 0) c->timer = NULL;
+    return;
+  }
+  c->timer = NULL;
   char peer[128];
   weft__http_request_peer_text(&c->req, peer, sizeof peer);
   weft_log_emit(weft__http_log(c->srv), WEFT_LOG_INFO, "weft.http", "closing the connection from {peer}: {what} timeout",
-                WEFT_LOG_STR("peer", peer), WEFT_LOG_STR("what", request ? "request" : "idle"), WEFT_LOG_END);
+                WEFT_LOG_STR("peer", peer), WEFT_LOG_STR("what", request ? "request" : unsent ? "send" : "idle"),
+                WEFT_LOG_END);
   c->closing = true;
-  /* A client too slow to send its request is not waited for to read anything either. */
-  if (request) weft_transport_abort_connection(c->t);
+  /* A client too slow to send its request is not waited for to read anything either, nor one
+   * that stopped reading its answers. */
+  if (request || unsent) weft_transport_abort_connection(c->t);
   else weft_transport_lose_connection(c->t);
 }
 
@@ -58,7 +71,7 @@ static int buf_append(weft__http_conn *c, const void *data, size_t len) {
     size_t cap = c->buf_cap ? c->buf_cap : 1024;
     while (cap < need) cap *= 2;
     if (cap > UINT32_MAX) cap = UINT32_MAX;
-    char *p = realloc(c->buf, cap);
+    char *p = weft__realloc(c->buf, cap);
     if (!p) return WEFT_ENOMEM;
     c->buf = p;
     c->buf_cap = (uint32_t)cap;
@@ -69,12 +82,17 @@ static int buf_append(weft__http_conn *c, const void *data, size_t len) {
 }
 
 static void buf_drop(weft__http_conn *c) {
-  free(c->buf);
+  weft__free(c->buf);
   c->buf = NULL;
   c->buf_len = c->buf_cap = 0;
 }
 
 static void refuse(weft__http_conn *c, int status, const char *reason, const char *name) {
+  if (c->req.bs && !c->req.bs->complete) { /* a body being streamed or collected failed */
+    bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* the server holds the request, not a handler */
+    weft__http_body_fail(c, status == 413 ? WEFT_EMSGSIZE : status == 500 ? WEFT_ENOMEM : WEFT_EPARSE);
+    if (own) c->req.phase = WEFT__HTTP_IDLE; /* send_error releases it */
+  }
   char peer[128];
   weft__http_request_peer_text(&c->req, peer, sizeof peer);
   weft_log_emit(weft__http_log(c->srv), WEFT_LOG_INFO, "weft.http",
@@ -106,7 +124,7 @@ static void keep_rest(weft__http_conn *c, const char *b, size_t off, size_t len)
     return;
   }
   if (c->buf_len == 0) buf_drop(c);
-  if (c->pending) {
+  if (c->pending || weft__http_body_blocked(c)) {
     if (!c->reading_paused) {
       c->reading_paused = true;
       weft_transport_pause_reading(c->t);
@@ -123,6 +141,10 @@ static void process(weft__http_conn *c, const char *b, size_t len) {
     size_t used = 0;
     weft__h1_status st = weft__h1_parser_feed(&c->parser, b + off, len - off, &used);
     off += used;
+    if (weft__http_upgrading(c)) { /* accepted: the rest is the new protocol's, and c is gone after this */
+      weft__http_upgrade_handover(c, b + off, len - off);
+      return;
+    }
     if (c->closing) break;
     if (c->fail_status) {
       refuse(c, c->fail_status, c->fail_status == 417 ? "unsupported expectation" : "out of memory",
@@ -143,7 +165,7 @@ static void process(weft__http_conn *c, const char *b, size_t len) {
 }
 
 void weft__http_conn_resume(weft__http_conn *c) {
-  if (c->lost || c->closing || c->pending) return;
+  if (c->lost || c->closing || c->pending || weft__http_body_blocked(c)) return;
   weft__h1_parser_resume(&c->parser);
   if (c->reading_paused) {
     c->reading_paused = false;
@@ -184,6 +206,7 @@ static void hold_while_backed_up(weft__http_conn *c) {
 static void after_response(weft__http_conn *c) {
   bool keep = c->req.keep_alive;
   weft__http_request_reset(&c->req);
+  if (c->closing) return; /* refused or timed out while the handler held the request */
   if (!keep) {
     c->closing = true;
     weft_transport_lose_connection(c->t);
@@ -195,8 +218,14 @@ static void after_response(weft__http_conn *c) {
 
 void weft__http_request_done(weft_http_request *req) {
   weft__http_conn *c = req->conn;
-  if (c->srv->o.access_log) weft__http_access_log(req, req->status, req->written);
+  if (c->srv->o.access_log && !req->logged) weft__http_access_log(req, req->status, req->written);
+  weft__http_deferred_forget(req);
   req->phase = WEFT__HTTP_DONE;
+  if (req->bs && !req->bs->complete) {
+    /* Answered before the body was all read: the rest is not read, the connection ends. */
+    req->keep_alive = false;
+    weft__http_body_fail(c, WEFT_ECANCELED);
+  }
   if (c->dispatching) return; /* on_message_complete takes it from here */
   c->pending = false;
   if (c->lost) {
@@ -205,8 +234,12 @@ void weft__http_request_done(weft_http_request *req) {
     return;
   }
   after_response(c);
-  /* Not now: the caller is the handler's code, which may still hold things of its own. */
-  if (!c->closing) weft__task_queue(c->srv->r, &c->resume_task);
+  if (c->closing) return;
+  /* Nothing buffered to parse: only reading resumes, at once (in the same turn, so a paused
+   * socket is never unwatched). Otherwise not now: parsing the next request would call the
+   * handler again from inside the handler's own code, which may still hold things of its own. */
+  if (c->buf_len == 0 && !c->pending) weft__http_conn_resume(c);
+  else weft__task_queue(c->srv->r, &c->resume_task);
 }
 
 static void dispatch(weft__http_conn *c) {
@@ -214,7 +247,8 @@ static void dispatch(weft__http_conn *c) {
   weft_http_request *req = &c->req;
   req->phase = WEFT__HTTP_HANDLING;
   c->dispatching = true;
-  if (srv->dhandler) weft__http_dispatch_deferred(req);
+  if (req->upgrade_req && srv->nupgraders && weft__http_dispatch_upgrade(c)) {
+  } else if (srv->dhandler) weft__http_dispatch_deferred(req);
   else if (srv->handler) srv->handler(req, srv->handler_user);
   else weft_http_respond(req, 404, NULL, 0, "Not Found\n", 10);
   c->dispatching = false;
@@ -224,6 +258,7 @@ static int on_head(void *user, const weft__h1_head *h) {
   weft__http_conn *c = user;
   weft_http_server *srv = c->srv;
   weft__http_request_begin(&c->req, h);
+  c->req.upgrade_req = h->upgrade_requested;
   c->in_request = true;
   c->served++;
   if (srv->o.access_log) c->req.started = weft_reactor_seconds(srv->r);
@@ -233,6 +268,19 @@ static int on_head(void *user, const weft__h1_head *h) {
     return WEFT__H1_PAUSE;
   }
   bool fits = h->framing != WEFT__H1_BODY_LENGTH || h->content_length <= srv->o.max_body;
+  if (srv->o.stream_bodies && h->framing != WEFT__H1_BODY_NONE && fits && !h->upgrade_requested) {
+    /* The handler sees the head now and claims the body (100 Continue waits for that). */
+    if (weft__http_body_begin(&c->req, h->expect_continue) != 0) {
+      c->fail_status = 500;
+      return WEFT__H1_PAUSE;
+    }
+    dispatch(c);
+    if (c->req.phase == WEFT__HTTP_DONE && c->req.bs->complete) { /* answered, body left unread */
+      after_response(c);
+      return WEFT__H1_PAUSE;
+    }
+    return c->closing || weft__http_body_blocked(c) ? WEFT__H1_PAUSE : 0;
+  }
   /* The body is read right away, so the client may send it now; a body over the limit gets its
    * 413 from the parser instead, before the client sends it. */
   if (h->expect_continue && h->framing != WEFT__H1_BODY_NONE && fits)
@@ -242,6 +290,14 @@ static int on_head(void *user, const weft__h1_head *h) {
 
 static int on_body(void *user, const char *data, size_t len) {
   weft__http_conn *c = user;
+  if (c->req.bs) {
+    int rc = weft__http_body_data(c, data, len);
+    if (c->req.phase == WEFT__HTTP_DONE) { /* answered from inside data: the rest is not read */
+      after_response(c);
+      return WEFT__H1_PAUSE;
+    }
+    return rc || c->closing || weft__http_body_blocked(c) ? WEFT__H1_PAUSE : 0;
+  }
   if (weft__http_request_add_body(&c->req, data, len) != 0) {
     c->fail_status = 500;
     return WEFT__H1_PAUSE;
@@ -253,7 +309,9 @@ static int on_message_complete(void *user) {
   weft__http_conn *c = user;
   c->in_request = false;
   c->receiving = false;
-  dispatch(c);
+  if (c->req.bs) weft__http_body_complete(c); /* dispatched at the head already */
+  else dispatch(c);
+  if (weft__http_upgrading(c)) return WEFT__H1_PAUSE; /* process() hands the connection over */
   if (c->req.phase == WEFT__HTTP_DONE) {
     after_response(c);
     return c->closing || c->pending ? WEFT__H1_PAUSE : 0;
@@ -309,8 +367,13 @@ static void on_lost(weft_transport *t, int reason, void *user) {
   weft__task_cancel(c->srv->r, &c->resume_task);
   buf_drop(c);
   c->req.producer = false; /* the transport told it to stop */
+  if (c->req.bs && !c->req.bs->complete) {
+    bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* no handler holds it yet */
+    weft__http_body_fail(c, WEFT_ECLOSED);
+    if (own) c->req.phase = WEFT__HTTP_IDLE;
+  }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
-  else if (c->req.d) weft_deferred_cancel(c->req.d); /* its errback releases the request */
+  else weft__http_deferred_cancel(&c->req); /* its errback releases the request */
   c->guard = false;
   weft__http_conn_maybe_free(c);
 }

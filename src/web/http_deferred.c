@@ -3,30 +3,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "web/http_internal.h"
 
+/* One allocation: the struct, the header array, then the body and the header strings. */
 typedef struct resp_value {
   int status;
-  size_t len;
-  const char *content_type; /* NULL, or inside data after the body */
-  char data[];
+  size_t len, nheaders;
+  const char *body;
+  weft_http_header headers[];
 } resp_value;
 
-static void resp_value_free(void *p) { free(p); }
+static void resp_value_free(void *p) { weft__free(p); }
 
-weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len) {
-  size_t cl = content_type ? strlen(content_type) + 1 : 0;
-  resp_value *v = malloc(sizeof *v + len + cl);
+weft_value weft_http_response_value_headers(int status, const weft_http_header *headers, size_t n,
+                                            const void *body, size_t len) {
+  size_t strings = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!headers[i].name || !headers[i].value) return weft_failed(weft_failure_from_error(WEFT_EINVAL));
+    strings += strlen(headers[i].name) + strlen(headers[i].value) + 2;
+  }
+  resp_value *v = weft__malloc(sizeof *v + n * sizeof(weft_http_header) + len + strings);
   if (!v) return weft_failed(weft_failure_from_error(WEFT_ENOMEM));
+  char *p = (char *)(v->headers + n);
   v->status = status;
   v->len = len;
-  if (len) memcpy(v->data, body, len);
-  v->content_type = NULL;
-  if (content_type) {
-    memcpy(v->data + len, content_type, cl);
-    v->content_type = v->data + len;
+  v->nheaders = n;
+  v->body = p;
+  if (len) memcpy(p, body, len);
+  p += len;
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(headers[i].name) + 1, vl = strlen(headers[i].value) + 1;
+    v->headers[i].name = memcpy(p, headers[i].name, nl);
+    p += nl;
+    v->headers[i].value = memcpy(p, headers[i].value, vl);
+    p += vl;
   }
   return weft_ptr(v, resp_value_free);
+}
+
+weft_value weft_http_response_value(int status, const char *content_type, const void *body, size_t len) {
+  weft_http_header ct = {"Content-Type", content_type};
+  return weft_http_response_value_headers(status, &ct, content_type ? 1 : 0, body, len);
 }
 
 static void copy_slice(char *dst, size_t size, const char *p, size_t n) {
@@ -76,9 +94,8 @@ static void answer_value(weft_http_request *req, weft_value v) {
   }
   if (v.kind == WEFT_VALUE_PTR && v.destroy == resp_value_free) {
     resp_value *rv = v.v.p;
-    weft_http_header ct = {"Content-Type", rv->content_type};
-    if (weft_http_respond(req, rv->status, &ct, rv->content_type ? 1 : 0, rv->data, rv->len) == WEFT_EINVAL) {
-      log_request_error(req, "{method} {target} from {peer}: {failure}", "invalid status or content type");
+    if (weft_http_respond(req, rv->status, rv->headers, rv->nheaders, rv->body, rv->len) == WEFT_EINVAL) {
+      log_request_error(req, "{method} {target} from {peer}: {failure}", "invalid status or header");
       answer_500(req);
     }
     return;
@@ -94,31 +111,75 @@ static void answer_value(weft_http_request *req, weft_value v) {
   answer_500(req);
 }
 
+/* Between a request and the Deferred answering it. The request may be finished through req
+ * before the Deferred fires (a coroutine answers, then returns): the link then forgets it, since
+ * the request's memory goes to the next request on the connection. */
+struct weft__http_dlink {
+  weft_http_request *req; /* NULL once the request is finished */
+  weft_deferred *d;       /* our reference until it fires */
+};
+
 static weft_value on_result(weft_value v, void *arg) {
-  weft_http_request *req = arg;
-  weft_deferred *d = req->d;
-  req->d = NULL;
-  if (weft_value_is_failure(v)) answer_failure(req, v.v.f);
-  else answer_value(req, v);
-  weft_value_release(v);
+  weft__http_dlink *l = arg;
+  weft_http_request *req = l->req;
+  weft_deferred *d = l->d;
+  weft__free(l);
+  if (req) {
+    req->dl = NULL;
+    if (weft_value_is_failure(v)) answer_failure(req, v.v.f);
+    else answer_value(req, v);
+    weft_value_release(v);
+    v = weft_none();
+  }
+  /* Else answered through req already: what is left has nothing to change (a Failure goes on
+   * down the chain, reported as unhandled when the Deferred goes). */
   weft_deferred_unref(d); /* safe: a running chain holds its own reference */
-  return weft_none();
+  return v;
+}
+
+void weft__http_deferred_forget(weft_http_request *req) {
+  if (!req->dl) return;
+  req->dl->req = NULL;
+  req->dl = NULL;
+}
+
+int weft_http_request_answer_deferred(weft_http_request *req, weft_deferred *d) {
+  if (req->phase == WEFT__HTTP_IDLE || req->phase == WEFT__HTTP_DONE || req->dl) {
+    weft_deferred_unref(d);
+    return WEFT_ESTATE;
+  }
+  if (!d) {
+    log_request_error(req, "{method} {target} from {peer}: {failure}", "the handler returned no Deferred");
+    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
+    else weft__http_response_abort(req);
+    return 0;
+  }
+  weft__http_dlink *l = weft__malloc(sizeof *l);
+  if (!l) {
+    weft_deferred_cancel(d);
+    weft_deferred_unref(d);
+    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
+    else weft__http_response_abort(req);
+    return 0;
+  }
+  *l = (weft__http_dlink){req, d};
+  req->dl = l;
+  weft_deferred_add_both(d, on_result, l);
+  return 0;
 }
 
 void weft__http_dispatch_deferred(weft_http_request *req) {
   weft_http_server *srv = req->conn->srv;
   weft_deferred *d = srv->dhandler(req, srv->handler_user);
-  if (!d) {
-    log_request_error(req, "{method} {target} from {peer}: {failure}", "the handler returned no Deferred");
-    if (req->phase == WEFT__HTTP_HANDLING) answer_500(req);
-    return;
-  }
-  if (req->phase == WEFT__HTTP_DONE) {
+  if (d && req->phase == WEFT__HTTP_DONE) {
     /* Answered through req already: the Deferred's outcome has nothing left to change (a Failure
      * is still reported, by the Deferred itself, as unhandled). */
     weft_deferred_unref(d);
     return;
   }
-  req->d = d;
-  weft_deferred_add_both(d, on_result, req);
+  weft_http_request_answer_deferred(req, d);
+}
+
+void weft__http_deferred_cancel(weft_http_request *req) {
+  if (req->dl) weft_deferred_cancel(req->dl->d);
 }

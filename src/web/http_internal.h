@@ -8,11 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/alloc.h"
 #include "reactor/reactor_internal.h"
 #include "web/http1_parser.h"
 #include "weft/http.h"
 
 typedef struct weft__http_conn weft__http_conn;
+typedef struct weft__http_body weft__http_body;
+typedef struct weft__http_dlink weft__http_dlink;
 
 /* Where a request's answer stands. */
 enum {
@@ -39,15 +42,19 @@ struct weft_http_request {
   bool detached;
   /* Response framing, decided when the head goes out. */
   bool chunked, has_length, no_body, producer;
+  bool upgrade_req; /* Connection: upgrade with an Upgrade list (HTTP/1.1) */
+  bool upgrader;    /* ...and an upgrader has it */
+  bool logged;      /* its access log event has gone (a refusal while a handler holds it) */
   int status;
+  uint32_t hbuf_len, hbuf_cap; /* of hbuf below (a head is far below 4 GiB) */
   uint64_t length, written; /* the announced Content-Length and the body bytes sent */
   char *store;              /* the detached copy of the head */
   char *body;               /* the collected request body (heap), body_len bytes */
   size_t body_len, body_cap;
   char *hbuf; /* a streamed response's head, built by start/header */
-  size_t hbuf_len, hbuf_cap;
-  weft_deferred *d; /* a Deferred handler's Deferred, until it fires (one reference) */
+  weft__http_dlink *dl; /* the Deferred answering it, until it fires (http_deferred.c) */
   double started;   /* reactor seconds at the head, with the access log on */
+  weft__http_body *bs; /* a body handed out as it arrives (stream_bodies), else NULL */
 };
 
 struct weft__http_conn {
@@ -72,7 +79,10 @@ struct weft__http_conn {
   bool reading_paused;
   bool backed_up; /* answers queued past the high-water mark: no new request until they drain */
   bool guard; /* inside connection_lost: do not free the conn under it */
-  int fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
+  uint16_t fail_status; /* set by a parser callback that hit an error of ours (500 on ENOMEM) */
+  /* Output still queued when the idle deadline last passed (the send timeout: a client that
+   * reads nothing of its answers is dropped; one that reads slowly is not). */
+  size_t unsent;
 };
 
 struct weft_http_server {
@@ -86,6 +96,12 @@ struct weft_http_server {
   weft_http_handler_deferred dhandler;
   void *handler_user;
   weft__http_conn *conns;
+  struct weft__http_upgrader *upgraders;
+  size_t nupgraders;
+  /* An upgrade accepted inside a parser callback, until process() hands the transport over (one
+   * at a time: it happens before that process() returns). Kept here, not in every connection. */
+  weft__http_conn *upgrading;
+  weft_protocol upgrade_to;
   size_t nconns; /* lost connections whose request a handler still holds included */
   bool freeing;
   bool draining; /* weft_http_server_drain was called: no new requests, no new connections */
@@ -159,7 +175,58 @@ void weft__http_drain_abandon(weft_http_server *srv);
 /* http_access_log.c: emits req's access log event (the server's access_log option is on). */
 void weft__http_access_log(weft_http_request *req, int status, uint64_t bytes);
 
+/* http_body.c: streamed request bodies (allocated per request, only under stream_bodies). */
+enum { WEFT__BODY_UNCLAIMED = 0, WEFT__BODY_STREAM, WEFT__BODY_COLLECT, WEFT__BODY_STOPPED };
+struct weft__http_body {
+  weft_http_body_consumer consumer;
+  weft_http_handler collect_fn;
+  void *collect_user;
+  uint8_t mode;
+  bool paused;          /* the consumer paused it */
+  bool complete;        /* the body is over (whole, or failed): nothing more arrives */
+  bool expect_continue; /* 100 Continue is owed when the body is claimed */
+};
+/* on_head under stream_bodies for a request with a body: allocates req->bs. Returns 0 or
+ * WEFT_ENOMEM. */
+int weft__http_body_begin(weft_http_request *req, bool expect_continue);
+/* The parser must stop before more body (unclaimed, or the consumer paused). */
+bool weft__http_body_blocked(const weft__http_conn *c);
+/* Parser events for a request with c->req.bs: return WEFT__H1_PAUSE or 0 as parser callbacks. */
+int weft__http_body_data(weft__http_conn *c, const char *data, size_t len);
+void weft__http_body_complete(weft__http_conn *c);
+/* The body failed (error as weft_http_body_consumer.end gets it). Called before the server
+ * answers a refusal, or on connection loss. */
+void weft__http_body_fail(weft__http_conn *c, int error);
+
+/* http_thread.c */
+typedef struct weft__http_param {
+  const char *name; /* NUL-terminated */
+  const char *p;
+  size_t len;
+} weft__http_param;
+/* A snapshot of req with these route parameters (copied), or NULL when out of memory. */
+weft_http_snapshot *weft__http_snapshot_new(const weft_http_request *req, const weft__http_param *params, size_t n);
+/* weft_http_request_run_in_thread with route parameters. */
+int weft__http_run_in_thread(weft_http_request *req, weft_http_thread_fn fn, void *user,
+                             const weft__http_param *params, size_t n);
+
+/* http_upgrade.c */
+typedef struct weft__http_upgrader weft__http_upgrader;
+void weft__http_upgraders_free(weft_http_server *srv);
+/* An upgrade request for a registered token: its upgrader is called. False: none registered. */
+bool weft__http_dispatch_upgrade(weft__http_conn *c);
+/* Hands the transport to srv->upgrade_to with the bytes that followed the request; frees c. */
+void weft__http_upgrade_handover(weft__http_conn *c, const char *rest, size_t n);
+static inline bool weft__http_upgrading(const weft__http_conn *c) { return c->srv->upgrading == c; }
+
+/* http_response.c: weft_http_respond for a 101 (Connection headers sent as given). */
+int weft__http_respond_head(weft_http_request *req, int status, const weft_http_header *headers, size_t n);
+
 /* http_deferred.c */
 void weft__http_dispatch_deferred(weft_http_request *req);
+/* The request is finished: a Deferred still to fire no longer refers to it. */
+void weft__http_deferred_forget(weft_http_request *req);
+/* Cancels the Deferred answering req, if any (the client has gone). */
+void weft__http_deferred_cancel(weft_http_request *req);
 
 #endif

@@ -101,7 +101,7 @@ int weft__http_request_detach(weft_http_request *req) {
   size_t total = req->nfields * sizeof(weft__h1_field) + req->method_len + req->target_len;
   if (path_scratch) total += req->path_len;
   for (uint32_t i = 0; i < req->nfields; i++) total += req->fields[i].name_len + req->fields[i].value_len;
-  char *s = malloc(total ? total : 1);
+  char *s = weft__malloc(total ? total : 1);
   if (!s) {
     make_empty(req);
     return WEFT_ENOMEM;
@@ -143,7 +143,7 @@ int weft__http_request_add_body(weft_http_request *req, const char *data, size_t
   if (need > req->body_cap) {
     size_t cap = req->body_cap ? req->body_cap : 512;
     while (cap < need) cap *= 2;
-    char *p = realloc(req->body, cap);
+    char *p = weft__realloc(req->body, cap);
     if (!p) return WEFT_ENOMEM;
     req->body = p;
     req->body_cap = cap;
@@ -155,9 +155,10 @@ int weft__http_request_add_body(weft_http_request *req, const char *data, size_t
 
 void weft__http_request_reset(weft_http_request *req) {
   weft__http_conn *c = req->conn;
-  free(req->store);
-  free(req->body);
-  free(req->hbuf);
+  weft__free(req->store);
+  weft__free(req->body);
+  weft__free(req->hbuf);
+  weft__free(req->bs);
   memset(req, 0, sizeof *req);
   req->conn = c;
 }

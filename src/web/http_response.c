@@ -162,9 +162,22 @@ static void finish_request(weft_http_request *req) {
   weft__http_request_done(req);
 }
 
+static int respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
+                   const void *body, size_t len, bool upgrade);
+
 int weft_http_respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
                       const void *body, size_t len) {
   if (status < 200 || status > 999) return WEFT_EINVAL;
+  return respond(req, status, headers, nheaders, body, len, false);
+}
+
+int weft__http_respond_head(weft_http_request *req, int status, const weft_http_header *headers, size_t n) {
+  return respond(req, status, headers, n, NULL, 0, true);
+}
+
+/* upgrade: a 101, whose Connection header is the application's and which has no body. */
+static int respond(weft_http_request *req, int status, const weft_http_header *headers, size_t nheaders,
+                   const void *body, size_t len, bool upgrade) {
   if (req->phase != WEFT__HTTP_HANDLING) return WEFT_ESTATE;
   weft__http_conn *c = req->conn;
   weft_http_server *srv = c->srv;
@@ -174,17 +187,18 @@ int weft_http_respond(weft_http_request *req, int status, const weft_http_header
     size_t nl, vl;
     int k = header_kind(headers[i].name, headers[i].value, &nl, &vl);
     if (k < 0) return WEFT_EINVAL;
-    if (k == H_CONNECTION && is_close(headers[i].value, vl)) keep = false;
+    if (k == H_CONNECTION && is_close(headers[i].value, vl) && !upgrade) keep = false;
     need += nl + vl + 4;
   }
+  if (req->bs && !req->bs->complete) keep = false; /* the rest of the body will not be read */
   req->status = status;
-  req->written = c->lost || req->head || bodiless_status(status) ? 0 : len;
+  req->written = c->lost || req->head || upgrade || bodiless_status(status) ? 0 : len;
   if (c->lost) {
     finish_request(req);
     return WEFT_ECLOSED;
   }
   char stack[1024];
-  char *h = need <= sizeof stack ? stack : malloc(need);
+  char *h = need <= sizeof stack ? stack : weft__malloc(need);
   if (!h) return WEFT_ENOMEM;
   req->keep_alive = keep;
   weft__http_refresh_date(srv);
@@ -192,23 +206,24 @@ int weft_http_respond(weft_http_request *req, int status, const weft_http_header
   p = put(p, srv->common, srv->common_len);
   for (size_t i = 0; i < nheaders; i++) {
     size_t nl, vl;
-    if (header_kind(headers[i].name, headers[i].value, &nl, &vl) != H_OTHER) continue;
+    int k = header_kind(headers[i].name, headers[i].value, &nl, &vl);
+    if (k != H_OTHER && !(upgrade && k == H_CONNECTION)) continue;
     p = put(p, headers[i].name, nl);
     p = PUT_LIT(p, ": ");
     p = put(p, headers[i].value, vl);
     p = PUT_LIT(p, "\r\n");
   }
-  bool bodiless = bodiless_status(status);
+  bool bodiless = upgrade || bodiless_status(status);
   if (!bodiless) {
     p = PUT_LIT(p, "Content-Length: ");
     p = put_u64(p, len);
     p = PUT_LIT(p, "\r\n");
   }
-  p = put_connection(p, req);
+  if (!upgrade) p = put_connection(p, req);
   p = PUT_LIT(p, "\r\n");
   struct iovec iov[2] = {{h, (size_t)(p - h)}, {(void *)(uintptr_t)body, len}};
   int rc = weft_transport_writev(c->t, iov, (req->head || bodiless || len == 0) ? 1 : 2);
-  if (h != stack) free(h);
+  if (h != stack) weft__free(h);
   finish_request(req);
   return rc;
 }
@@ -250,25 +265,27 @@ int weft_http_response_header(weft_http_request *req, const char *name, const ch
     return 0;
   }
   size_t need = req->hbuf_len + nl + vl + 4;
+  if (need > UINT32_MAX / 2) return WEFT_ENOMEM;
   if (need > req->hbuf_cap) {
     size_t cap = req->hbuf_cap ? req->hbuf_cap : 256;
     while (cap < need) cap *= 2;
-    char *p = realloc(req->hbuf, cap);
+    char *p = weft__realloc(req->hbuf, cap);
     if (!p) return WEFT_ENOMEM;
     req->hbuf = p;
-    req->hbuf_cap = cap;
+    req->hbuf_cap = (uint32_t)cap;
   }
   char *p = req->hbuf + req->hbuf_len;
   p = put(p, name, nl);
   p = PUT_LIT(p, ": ");
   p = put(p, value, vl);
   p = PUT_LIT(p, "\r\n");
-  req->hbuf_len = (size_t)(p - req->hbuf);
+  req->hbuf_len = (uint32_t)(p - req->hbuf);
   return 0;
 }
 
 /* Decides the body's framing when the head is about to go. */
 static void decide_framing(weft_http_request *req) {
+  if (req->bs && !req->bs->complete) req->keep_alive = false; /* body not all read: last response */
   req->no_body = req->head || bodiless_status(req->status);
   if (req->no_body || req->has_length) return;
   if (req->minor >= 1) req->chunked = true;
@@ -281,7 +298,7 @@ static int send_head(weft_http_request *req, const struct iovec *body, int n) {
   weft_http_server *srv = c->srv;
   size_t need = STATUS_LINE_MAX + srv->common_len + req->hbuf_len + FRAMING_MAX;
   char stack[1024];
-  char *h = need <= sizeof stack ? stack : malloc(need);
+  char *h = need <= sizeof stack ? stack : weft__malloc(need);
   if (!h) return WEFT_ENOMEM;
   weft__http_refresh_date(srv);
   char *p = put_status(h, req->status);
@@ -299,8 +316,8 @@ static int send_head(weft_http_request *req, const struct iovec *body, int n) {
   iov[0] = (struct iovec){h, (size_t)(p - h)};
   for (int i = 0; i < n && i < 3; i++) iov[i + 1] = body[i];
   int rc = weft_transport_writev(c->t, iov, 1 + n);
-  if (h != stack) free(h);
-  free(req->hbuf);
+  if (h != stack) weft__free(h);
+  weft__free(req->hbuf);
   req->hbuf = NULL;
   req->hbuf_len = req->hbuf_cap = 0;
   req->phase = WEFT__HTTP_SENT;
@@ -389,10 +406,18 @@ void weft__http_send_error(weft__http_conn *c, int status) {
   static const char fixed[] = "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ";
   size_t need = STATUS_LINE_MAX + srv->common_len + sizeof fixed + 20 + 24 + rl + 1;
   char stack[512];
-  char *h = need <= sizeof stack ? stack : malloc(need);
   c->in_request = false;
   c->receiving = false;
-  if (srv->o.access_log) weft__http_access_log(&c->req, status, rl + 1);
+  if (c->req.phase == WEFT__HTTP_SENT) { /* a handler's response has begun: no status can follow */
+    c->closing = true;
+    weft_transport_abort_connection(c->t);
+    return;
+  }
+  char *h = need <= sizeof stack ? stack : weft__malloc(need);
+  if (srv->o.access_log && !c->req.logged) {
+    weft__http_access_log(&c->req, status, rl + 1);
+    c->req.logged = true; /* a handler holding the request finishes it without a second line */
+  }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   if (h) {
     weft__http_refresh_date(srv);
@@ -404,7 +429,7 @@ void weft__http_send_error(weft__http_conn *c, int status) {
     p = put(p, reason, rl);
     *p++ = '\n';
     weft_transport_write(c->t, h, (size_t)(p - h));
-    if (h != stack) free(h);
+    if (h != stack) weft__free(h);
   }
   c->closing = true;
   weft_transport_lose_connection(c->t);

@@ -1,12 +1,14 @@
-/* http_router.c: routes, mounted sub-routers, resource trees and virtual hosts over the HTTP
- * server (Klein's app.route, twisted.web.resource.Resource and twisted.web.vhost.NameVirtualHost). */
+/* http_router.c: routes, mounted sub-routers and resource trees over the HTTP server (Klein's
+ * app.route and twisted.web.resource.Resource); virtual hosts are in http_vhosts.c. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "web/http_internal.h" /* route parameters into thread-pool snapshots */
 #include "weft/errors.h"
 #include "weft/http_router.h"
 
 enum { CONV_LIT, CONV_INT, CONV_STR, CONV_PATH };
+enum { CALL_PLAIN, CALL_DEFERRED, CALL_CORO, CALL_THREAD };
 enum { E_ROUTE, E_MOUNT, E_RESOURCE };
 enum { MAX_SEGMENTS = 64, MAX_ALLOW = 32, MAX_DEPTH = 32 };
 
@@ -23,8 +25,13 @@ typedef struct entry {
   char **methods; /* NULL with any set: every method */
   size_t nmethods;
   bool any;
+  int call; /* how fn, dfn or cfn is called */
   weft_http_route_fn fn;
+  weft_http_route_deferred_fn dfn;
+  weft_http_route_coro_fn cfn;
+  weft_http_thread_fn tfn;
   void *user;
+  bool stream; /* called before the body (stream_bodies); other routes get it collected */
   char *prefix; /* mounts: without a trailing '/', "" for the root */
   size_t prefix_len;
   weft_http_router *sub;
@@ -51,6 +58,8 @@ struct weft_http_match {
   size_t seg_len[MAX_SEGMENTS];
   const char *rest;
   size_t rest_len;
+  bool probe;        /* only find the route: call nothing */
+  bool probe_stream; /* ...and say whether it streams its body */
 };
 
 /* Methods of the routes whose path matched, for the 405's Allow header. */
@@ -80,19 +89,8 @@ struct weft_http_resource {
   bool leaf, owned;
 };
 
-typedef struct vhost {
-  char *host;
-  weft_http_router *rt;
-} vhost;
-
-struct weft_http_vhosts {
-  vhost *v;
-  size_t n;
-  weft_http_router *dflt;
-};
-
 static char *dup_n(const char *s, size_t n) {
-  char *d = malloc(n + 1);
+  char *d = weft__malloc(n + 1);
   if (!d) return NULL;
   memcpy(d, s, n);
   d[n] = '\0';
@@ -172,11 +170,11 @@ static void answer_not_allowed(weft_http_request *req, const allow *a) {
 /* ---- patterns ---- */
 
 static void entry_clear(entry *e) {
-  for (size_t i = 0; i < e->nsegs; i++) free(e->segs[i].text);
-  free(e->segs);
-  for (size_t i = 0; i < e->nmethods; i++) free(e->methods[i]);
-  free(e->methods);
-  free(e->prefix);
+  for (size_t i = 0; i < e->nsegs; i++) weft__free(e->segs[i].text);
+  weft__free(e->segs);
+  for (size_t i = 0; i < e->nmethods; i++) weft__free(e->methods[i]);
+  weft__free(e->methods);
+  weft__free(e->prefix);
 }
 
 /* Parses one pattern segment (between slashes) into s. */
@@ -211,7 +209,7 @@ static int parse_pattern(entry *e, const char *pattern) {
   if (pattern[0] != '/') return WEFT_EINVAL;
   size_t count = 1, nparams = 0;
   for (const char *q = pattern + 1; *q; q++) count += *q == '/';
-  e->segs = calloc(count, sizeof *e->segs);
+  e->segs = weft__calloc(count, sizeof *e->segs);
   if (!e->segs) return WEFT_ENOMEM;
   const char *p = pattern + 1;
   for (size_t i = 0; i < count; i++) {
@@ -239,7 +237,7 @@ static int parse_methods(entry *e, const char *methods) {
   }
   size_t count = 1;
   for (const char *q = methods; *q; q++) count += *q == ',';
-  e->methods = calloc(count, sizeof *e->methods);
+  e->methods = weft__calloc(count, sizeof *e->methods);
   if (!e->methods) return WEFT_ENOMEM;
   for (const char *p = methods;;) {
     const char *end = strchr(p, ',');
@@ -259,21 +257,21 @@ static int parse_methods(entry *e, const char *methods) {
 /* ---- routers ---- */
 
 int weft_http_router_new(weft_http_router **out) {
-  *out = calloc(1, sizeof **out);
+  *out = weft__calloc(1, sizeof **out);
   return *out ? 0 : WEFT_ENOMEM;
 }
 
 void weft_http_router_free(weft_http_router *rt) {
   if (!rt) return;
   for (size_t i = 0; i < rt->n; i++) entry_clear(&rt->e[i]);
-  free(rt->e);
-  free(rt);
+  weft__free(rt->e);
+  weft__free(rt);
 }
 
 static int push_entry(weft_http_router *rt, entry *e) {
   if (rt->n == rt->cap) {
     size_t cap = rt->cap ? rt->cap * 2 : 8;
-    entry *ne = realloc(rt->e, cap * sizeof *ne);
+    entry *ne = weft__realloc(rt->e, cap * sizeof *ne);
     if (!ne) return WEFT_ENOMEM;
     rt->e = ne;
     rt->cap = cap;
@@ -282,15 +280,42 @@ static int push_entry(weft_http_router *rt, entry *e) {
   return 0;
 }
 
-int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
-                         void *user) {
-  if (!pattern || !fn) return WEFT_EINVAL;
-  entry e = {.kind = E_ROUTE, .fn = fn, .user = user};
+static int add_route(weft_http_router *rt, const char *methods, const char *pattern, entry e) {
   int rc = parse_pattern(&e, pattern);
   if (!rc) rc = parse_methods(&e, methods);
   if (!rc) rc = push_entry(rt, &e);
   if (rc) entry_clear(&e);
   return rc;
+}
+
+int weft_http_router_add(weft_http_router *rt, const char *methods, const char *pattern, weft_http_route_fn fn,
+                         void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .fn = fn, .user = user});
+}
+
+int weft_http_router_add_deferred(weft_http_router *rt, const char *methods, const char *pattern,
+                                  weft_http_route_deferred_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_DEFERRED, .dfn = fn, .user = user});
+}
+
+int weft_http_router_add_coro(weft_http_router *rt, const char *methods, const char *pattern,
+                              weft_http_route_coro_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_CORO, .cfn = fn, .user = user});
+}
+
+int weft_http_router_add_thread(weft_http_router *rt, const char *methods, const char *pattern,
+                                weft_http_thread_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .call = CALL_THREAD, .tfn = fn, .user = user});
+}
+
+int weft_http_router_add_streaming(weft_http_router *rt, const char *methods, const char *pattern,
+                                   weft_http_route_fn fn, void *user) {
+  if (!pattern || !fn) return WEFT_EINVAL;
+  return add_route(rt, methods, pattern, (entry){.kind = E_ROUTE, .fn = fn, .user = user, .stream = true});
 }
 
 static int add_mount(weft_http_router *rt, const char *prefix, int kind, weft_http_router *sub,
@@ -380,6 +405,41 @@ static bool resource_route(weft_http_resource *res, weft_http_request *req, cons
                            weft_http_match *m, allow *a);
 
 /* Tries rt's entries in order on path; true once one has taken req. */
+/* What a coroutine route starts with; it lives on the router's stack, so the coroutine copies it
+ * before anything else (it runs at once, inside weft_coro_start). */
+typedef struct coro_args {
+  const entry *e;
+  weft_http_request *req;
+  const weft_http_match *m;
+} coro_args;
+
+static weft_value coro_body(weft_coro *co, void *arg) {
+  coro_args a = *(coro_args *)arg;
+  return a.e->cfn(co, a.req, a.m, a.e->user);
+}
+
+static void call_route(const entry *e, weft_http_request *req, const weft_http_match *m) {
+  if (e->call == CALL_PLAIN) {
+    e->fn(req, m, e->user);
+    return;
+  }
+  if (e->call == CALL_THREAD) {
+    weft__http_param ps[WEFT_HTTP_ROUTE_MAX_PARAMS];
+    for (size_t i = 0; i < m->nparams; i++) ps[i] = (weft__http_param){m->params[i].name, m->params[i].p, m->params[i].len};
+    weft__http_run_in_thread(req, e->tfn, e->user, ps, m->nparams);
+    return;
+  }
+  weft_deferred *d = NULL;
+  if (e->call == CALL_DEFERRED) {
+    d = e->dfn(req, m, e->user);
+  } else {
+    coro_args a = {e, req, m};
+    if (weft_coro_start(&d, weft_http_request_reactor(req), coro_body, &a, NULL) != 0) d = NULL;
+  }
+  /* Answered through req already (or no Deferred: 500): answer_deferred sorts it out. */
+  weft_http_request_answer_deferred(req, d);
+}
+
 static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const char *path, size_t len,
                             weft_http_match *m, allow *a, int depth) {
   size_t mlen;
@@ -391,7 +451,8 @@ static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const 
       size_t base = m->nparams;
       if (!match_pattern(e, path, len, m)) continue;
       if (method_matches(e, method, mlen, a)) {
-        e->fn(req, m, e->user);
+        if (m->probe) m->probe_stream = e->stream;
+        else call_route(e, req, m);
         return true;
       }
       m->nparams = base;
@@ -409,12 +470,26 @@ static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const 
   return false;
 }
 
+static void router_handler(weft_http_request *req, void *user);
+
 void weft_http_router_route(weft_http_router *rt, weft_http_request *req) {
   weft_http_match m = {0};
   allow a = {.n = 0};
   size_t len;
   const char *path = weft_http_request_path(req, &len);
-  if (router_dispatch(rt, req, path, len, &m, &a, 0)) return;
+  /* Called before the body (stream_bodies): only streaming routes take it now; for the others
+   * it is collected and the request routed again once it is whole. */
+  m.probe = weft_http_request_body_pending(req);
+  if (router_dispatch(rt, req, path, len, &m, &a, 0)) {
+    if (!m.probe) return;
+    if (!m.probe_stream) {
+      weft_http_request_body_collect(req, router_handler, rt);
+      return;
+    }
+    m = (weft_http_match){0};
+    router_dispatch(rt, req, path, len, &m, &a, 0);
+    return;
+  }
   if (a.n) answer_not_allowed(req, &a);
   else answer_not_found(req);
 }
@@ -428,7 +503,7 @@ weft_http_handler_binding weft_http_router_handler(weft_http_router *rt) {
 /* ---- resource trees ---- */
 
 int weft_http_resource_new(weft_http_resource **out, void *user) {
-  *out = calloc(1, sizeof **out);
+  *out = weft__calloc(1, sizeof **out);
   if (!*out) return WEFT_ENOMEM;
   (*out)->user = user;
   return 0;
@@ -437,13 +512,13 @@ int weft_http_resource_new(weft_http_resource **out, void *user) {
 void weft_http_resource_free(weft_http_resource *res) {
   if (!res) return;
   for (size_t i = 0; i < res->nkids; i++) {
-    free(res->kids[i].name);
+    weft__free(res->kids[i].name);
     weft_http_resource_free(res->kids[i].res);
   }
-  free(res->kids);
-  for (size_t i = 0; i < res->nr; i++) free(res->r[i].method);
-  free(res->r);
-  free(res);
+  weft__free(res->kids);
+  for (size_t i = 0; i < res->nr; i++) weft__free(res->r[i].method);
+  weft__free(res->r);
+  weft__free(res);
 }
 
 static weft_http_resource *static_child(const weft_http_resource *res, const char *seg, size_t len) {
@@ -463,7 +538,7 @@ int weft_http_resource_put_child(weft_http_resource *parent, const char *segment
   }
   if (parent->nkids == parent->kcap) {
     size_t cap = parent->kcap ? parent->kcap * 2 : 4;
-    kid *k = realloc(parent->kids, cap * sizeof *k);
+    kid *k = weft__realloc(parent->kids, cap * sizeof *k);
     if (!k) return WEFT_ENOMEM;
     parent->kids = k;
     parent->kcap = cap;
@@ -488,7 +563,7 @@ int weft_http_resource_set_render(weft_http_resource *res, const char *method, w
     res->r[i].fn = fn;
     return 0;
   }
-  renderer *r = realloc(res->r, (res->nr + 1) * sizeof *r);
+  renderer *r = weft__realloc(res->r, (res->nr + 1) * sizeof *r);
   if (!r) return WEFT_ENOMEM;
   res->r = r;
   if (!(r[res->nr].method = dup_n(method, strlen(method)))) return WEFT_ENOMEM;
@@ -509,7 +584,7 @@ static bool render(weft_http_resource *res, weft_http_request *req, weft_http_ma
   const char *method = weft_http_request_method(req, &mlen);
   weft_http_render_fn fn = find_renderer(res, method, mlen);
   if (fn) {
-    fn(req, res, m, res->user);
+    if (!m->probe) fn(req, res, m, res->user); /* resources get their body collected */
     return true;
   }
   for (size_t i = 0; i < res->nr; i++) allow_add(a, res->r[i].method, strlen(res->r[i].method));
@@ -549,72 +624,4 @@ static bool resource_route(weft_http_resource *res, weft_http_request *req, cons
   }
   if (res->nr == 0) return false;
   return render(res, req, m, a);
-}
-
-/* ---- virtual hosts ---- */
-
-int weft_http_vhosts_new(weft_http_vhosts **out) {
-  *out = calloc(1, sizeof **out);
-  return *out ? 0 : WEFT_ENOMEM;
-}
-
-void weft_http_vhosts_free(weft_http_vhosts *vh) {
-  if (!vh) return;
-  for (size_t i = 0; i < vh->n; i++) free(vh->v[i].host);
-  free(vh->v);
-  free(vh);
-}
-
-static bool ieq(const char *a, size_t alen, const char *b) {
-  if (strlen(b) != alen) return false;
-  for (size_t i = 0; i < alen; i++) {
-    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
-    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
-int weft_http_vhosts_add(weft_http_vhosts *vh, const char *host, weft_http_router *rt) {
-  if (!host || !*host || !rt) return WEFT_EINVAL;
-  for (size_t i = 0; i < vh->n; i++) {
-    if (!ieq(host, strlen(host), vh->v[i].host)) continue;
-    vh->v[i].rt = rt;
-    return 0;
-  }
-  vhost *v = realloc(vh->v, (vh->n + 1) * sizeof *v);
-  if (!v) return WEFT_ENOMEM;
-  vh->v = v;
-  if (!(v[vh->n].host = dup_n(host, strlen(host)))) return WEFT_ENOMEM;
-  v[vh->n++].rt = rt;
-  return 0;
-}
-
-void weft_http_vhosts_set_default(weft_http_vhosts *vh, weft_http_router *rt) { vh->dflt = rt; }
-
-void weft_http_vhosts_route(weft_http_vhosts *vh, weft_http_request *req) {
-  size_t len = 0;
-  const char *host = weft_http_request_header(req, "Host", &len);
-  weft_http_router *rt = vh->dflt;
-  if (host) {
-    /* The port goes: after the closing bracket of an IPv6 literal, or from the first ':'. */
-    const char *end = host[0] == '[' ? memchr(host, ']', len) : NULL;
-    const char *colon = end ? NULL : memchr(host, ':', len);
-    if (end) len = (size_t)(end - host) + 1;
-    else if (colon) len = (size_t)(colon - host);
-    for (size_t i = 0; i < vh->n; i++)
-      if (ieq(host, len, vh->v[i].host)) {
-        rt = vh->v[i].rt;
-        break;
-      }
-  }
-  if (rt) weft_http_router_route(rt, req);
-  else answer_not_found(req);
-}
-
-static void vhosts_handler(weft_http_request *req, void *user) { weft_http_vhosts_route(user, req); }
-
-weft_http_handler_binding weft_http_vhosts_handler(weft_http_vhosts *vh) {
-  return (weft_http_handler_binding){vhosts_handler, vh};
 }

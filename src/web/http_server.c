@@ -25,7 +25,7 @@ static bool header_value_ok(const char *s) { return s == NULL || strpbrk(s, "\r\
 static char *dup_or_null(const char *s) {
   if (!s || !*s) return NULL;
   size_t n = strlen(s) + 1;
-  char *p = malloc(n);
+  char *p = weft__malloc(n);
   if (p) memcpy(p, s, n);
   return p;
 }
@@ -34,7 +34,7 @@ static char *dup_or_null(const char *s) {
 static int build_common(weft_http_server *srv) {
   size_t name_len = srv->server_name ? strlen(srv->server_name) : 0;
   size_t n = 6 + 29 + 2 + (name_len ? 8 + name_len + 2 : 0);
-  srv->common = malloc(n + 1);
+  srv->common = weft__malloc(n + 1);
   if (!srv->common) return WEFT_ENOMEM;
   memcpy(srv->common, "Date: ", 6);
   memset(srv->common + 6, ' ', 29);
@@ -53,11 +53,12 @@ static int build_common(weft_http_server *srv) {
 static int build_protocol(void *user, const weft_address *peer, weft_protocol *out);
 
 static void server_destroy(weft_http_server *srv) {
-  free(srv->server_name);
-  free(srv->default_content_type);
-  free(srv->common);
-  free(srv->path_scratch);
-  free(srv);
+  weft__free(srv->server_name);
+  weft__free(srv->default_content_type);
+  weft__free(srv->common);
+  weft__free(srv->path_scratch);
+  weft__http_upgraders_free(srv);
+  weft__free(srv);
 }
 
 int weft_http_server_new(weft_http_server **out, weft_reactor *r, const weft_http_server_options *o) {
@@ -70,13 +71,13 @@ int weft_http_server_new(weft_http_server **out, weft_reactor *r, const weft_htt
   if (!r || o->max_headers > WEFT__H1_MAX_FIELDS || o->max_request_line == 0 ||
       !header_value_ok(o->server_name) || !header_value_ok(o->default_content_type))
     return WEFT_EINVAL;
-  weft_http_server *srv = calloc(1, sizeof *srv);
+  weft_http_server *srv = weft__calloc(1, sizeof *srv);
   if (!srv) return WEFT_ENOMEM;
   srv->r = r;
   srv->o = *o;
   srv->server_name = dup_or_null(o->server_name);
   srv->default_content_type = dup_or_null(o->default_content_type);
-  srv->path_scratch = malloc(o->max_request_line);
+  srv->path_scratch = weft__malloc(o->max_request_line);
   if ((o->server_name && *o->server_name && !srv->server_name) ||
       (o->default_content_type && *o->default_content_type && !srv->default_content_type) ||
       !srv->path_scratch || build_common(srv) != 0) {
@@ -119,7 +120,7 @@ static int build_protocol(void *user, const weft_address *peer, weft_protocol *o
   (void)peer; /* read when a log line needs it: most requests never do */
   weft_http_server *srv = user;
   if (srv->freeing || srv->draining) return WEFT_ECLOSED; /* the transport closes it at once */
-  weft__http_conn *c = calloc(1, sizeof *c);
+  weft__http_conn *c = weft__calloc(1, sizeof *c);
   if (!c) return WEFT_ENOMEM;
   c->srv = srv;
   c->req.conn = c;
@@ -143,12 +144,12 @@ void weft__http_conn_maybe_free(weft__http_conn *c) {
   if (!c->lost || c->guard || c->req.phase != WEFT__HTTP_IDLE) return;
   weft_http_server *srv = c->srv;
   weft__http_request_reset(&c->req);
-  free(c->buf);
+  weft__free(c->buf);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   srv->nconns--;
-  free(c);
+  weft__free(c);
   if (srv->freeing && srv->nconns == 0) server_destroy(srv);
   else weft__http_drain_check(srv);
 }

@@ -62,12 +62,12 @@ int weft_http_static_new(weft_http_static **out, const char *root, const weft_ht
   if (!real) return errno == ENOMEM ? WEFT_ENOMEM : -errno;
   struct stat sb;
   if (stat(real, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-    free(real);
+    weft__free(real);
     return WEFT_EINVAL;
   }
   weft_http_static *st = weft__calloc(1, sizeof *st);
   if (!st) {
-    free(real);
+    weft__free(real);
     return WEFT_ENOMEM;
   }
   st->root = real;
@@ -93,7 +93,7 @@ void weft_http_static_free(weft_http_static *st) {
   if (!st) return;
   weft__mime_table_free(&st->mime);
   weft__fcache_free(st->cache);
-  free(st->root);
+  weft__free(st->root);
   weft__free(st->index);
   weft__free(st->default_type);
   weft__free(st);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/alloc.h"
 #include "http_static_internal.h"
 #include "weft/errors.h"
 
@@ -45,15 +46,15 @@ static char *read_all(const char *path) {
   FILE *f = fopen(path, "re");
   if (!f) return NULL;
   size_t cap = 65536, len = 0;
-  char *buf = malloc(cap);
+  char *buf = weft__malloc(cap);
   while (buf) {
     size_t n = fread(buf + len, 1, cap - len - 1, f);
     len += n;
     if (n == 0) break;
     if (cap - len - 1 == 0) {
-      char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+      char *nb = cap < (64u << 20) ? weft__realloc(buf, cap * 2) : NULL;
       if (!nb) {
-        free(buf);
+        weft__free(buf);
         buf = NULL;
         break;
       }
@@ -106,12 +107,12 @@ static size_t parse(char *pool, weft__mime_entry *out) {
 int weft__mime_table_load(weft__mime_table *t, const char *path) {
   memset(t, 0, sizeof *t);
   char *pool = path ? read_all(path) : NULL;
-  if (!pool) pool = strdup(builtin);
+  if (!pool) pool = weft__strdup(builtin);
   if (!pool) return WEFT_ENOMEM;
   size_t n = parse(pool, NULL);
-  weft__mime_entry *e = malloc((n ? n : 1) * sizeof *e);
+  weft__mime_entry *e = weft__malloc((n ? n : 1) * sizeof *e);
   if (!e) {
-    free(pool);
+    weft__free(pool);
     return WEFT_ENOMEM;
   }
   n = parse(pool, e);
@@ -138,7 +139,7 @@ const char *weft__mime_table_lookup(const weft__mime_table *t, const char *name,
 }
 
 void weft__mime_table_free(weft__mime_table *t) {
-  free(t->entries);
-  free(t->pool);
+  weft__free(t->entries);
+  weft__free(t->pool);
   memset(t, 0, sizeof *t);
 }

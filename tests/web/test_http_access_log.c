@@ -182,6 +182,48 @@ static void test_refused_request_logged(void) {
   teardown_log(&f, &a);
 }
 
+/* A streamed body refused mid-way: one line (the 413), not a second when the handler that
+ * holds the request finishes it. */
+static void sink_data(weft_http_request *req, const void *data, size_t len, void *user) {
+  (void)req, (void)data, (void)len, (void)user;
+}
+static void sink_end(weft_http_request *req, int error, void *user) {
+  (void)req, (void)user;
+  CHECK_INT(error, WEFT_EMSGSIZE);
+}
+static const weft_http_body_consumer sink = {sink_data, sink_end, NULL};
+
+static void stream_hold(weft_http_request *req, void *user) {
+  (void)user;
+  held = req;
+  CHECK_INT(weft_http_request_body_stream(req, &sink, NULL), 0);
+}
+
+static void test_refused_stream_logged_once(void) {
+  weft_http_server_options o;
+  weft_http_server_options_init(&o);
+  o.access_log = true;
+  o.stream_bodies = true;
+  o.max_body = 4;
+  fixture f;
+  access_rec a;
+  memset(&a, 0, sizeof a);
+  setup_with(&f, &o);
+  REQUIRE(weft_log_add_observer(weft_reactor_log(f.r), WEFT_LOG_DEBUG, on_access, &a) == 0);
+  connect_client(&f);
+  weft_http_server_set_handler(f.srv, stream_hold, NULL);
+  held = NULL;
+  feed(&f, "POST /s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+  REQUIRE(held != NULL);
+  feed(&f, "9\r\n123456789\r\n");
+  CHECK_INT(a.n, 1);
+  CHECK(strstr(a.line, "\"POST /s HTTP/1.1\" 413 ") != NULL);
+  CHECK(weft_http_respond(held, 200, NULL, 0, "late", 4) != 0); /* the handler still finishes it */
+  weft_string_transport_finish(f.st);
+  CHECK_INT(a.n, 1);
+  teardown_log(&f, &a);
+}
+
 /* The JSON observer prints the fields as they are. */
 static void test_json_observer(void) {
   fixture f;
@@ -217,5 +259,6 @@ int main(void) {
   RUN(test_untrusted_bytes_escaped);
   RUN(test_refused_request_logged);
   RUN(test_json_observer);
+  RUN(test_refused_stream_logged_once);
   return CHECK_DONE();
 }

@@ -540,6 +540,35 @@ static double dribble(live_server *s, const char *bytes, raw_in *in) {
   return took < 6 ? took : 1e9;
 }
 
+/* A client that asks for a big answer and never reads it (slowhttptest -X, "slow read"): the
+ * answer can never be flushed, so closing gently at the idle timeout never ends; the server must
+ * drop such a connection within a bounded time instead of holding it and its queued answer. */
+static void test_client_that_never_reads_is_dropped(void) {
+  weft_http_server_options o;
+  weft_http_server_options_init(&o);
+  o.idle_timeout = 0.5;
+  o.request_timeout = 0.5;
+  live_server s;
+  live_start(&s, &o);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  int rcv = 16 << 10;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.portno)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  const char *req = "GET /blob?8000000 HTTP/1.1\r\nHost: t\r\n\r\n";
+  CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+  double end = live_now() + 4;
+  while (live_now() < end && !(s.app.requests == 1 && weft_http_server_connections(s.srv) == 0))
+    weft_reactor_iterate(s.r, 0.01);
+  CHECK_INT(s.app.requests, 1);
+  if (weft_http_server_connections(s.srv) != 0)
+    CHECK_FAIL_("a client that reads nothing is still connected 4 s on, with an idle timeout of 0.5 s");
+  close(fd);
+  live_stop(&s);
+}
+
 static void test_slowloris_request_timeout(void) {
   weft_http_server_options o;
   weft_http_server_options_init(&o);
@@ -591,5 +620,6 @@ int main(void) {
   RUN(test_pipelined_client_that_does_not_read);
   RUN(test_idle_timeout);
   RUN(test_slowloris_request_timeout);
+  RUN(test_client_that_never_reads_is_dropped);
   return CHECK_DONE();
 }

@@ -83,14 +83,12 @@ static int web_start(cli_app *app, const weft_factory **f) {
   return 0;
 }
 
-/* Shutdown: the ports are closed; waiting demo coroutines are cancelled (their requests get a
- * 503), and freeing the server aborts its connections, whose connection_lost the reactor runs
- * before it stops. */
+/* Shutdown: the ports are closed, and freeing the server aborts its connections (which cancels
+ * what their handlers await), whose connection_lost the reactor runs before it stops. */
 static void web_stop(cli_app *app) {
   web_state *w = app->user;
   weft_looping_call_free(w->parent_watch);
   w->parent_watch = NULL;
-  web_demo_cancel_all(&w->demo);
   weft_http_server_free(w->server); /* fails a drain still waiting */
   w->server = NULL;
   weft_deferred_unref(w->drain);

@@ -49,19 +49,14 @@ weft_log_level web_log_min_level(const web_log *l);
 
 /* ---- demo routes (web_demo.c) ---- */
 
-typedef struct web_demo_call web_demo_call;
-
-/* In-flight demo requests, each a coroutine, so shutdown can cancel them. */
+/* The demo routes' state: requests answered by this process. */
 typedef struct web_demo {
-  web_demo_call *live;
   unsigned long served;
 } web_demo;
 
-/* Adds GET /demo/hello and /demo/sleep/<int:ms> to rt. Returns 0 or a WEFT_E* code. */
+/* Adds GET /demo/hello and /demo/sleep/<int:ms> (coroutine routes) to rt. Returns 0 or a WEFT_E*
+ * code. */
 int web_demo_add_routes(web_demo *d, weft_http_router *rt);
-
-/* Cancels every demo coroutine still waiting (their requests get 503). */
-void web_demo_cancel_all(web_demo *d);
 
 /* ---- workers (web_workers.c) ---- */
 
