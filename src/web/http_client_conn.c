@@ -153,6 +153,12 @@ static int on_complete(void *user) {
   if (!q) return WEFT__H1_PAUSE;
   c->req = NULL;
   q->conn = NULL;
+  if (q->has_producer && q->producer_started && !q->producer_done) {
+    /* Answered before its body was all sent (a 413): the producer registered with q comes off
+     * the transport before q goes, and the connection, its request cut short, is not reused. */
+    if (c->t && !c->lost) weft_transport_unregister_producer(c->t);
+    c->keep_alive = false;
+  }
   hc_pool *p = c->pool;
   conn_release(c);
   if (q->redirecting) {
