@@ -43,6 +43,8 @@
 extern "C" {
 #endif
 
+struct json_t; /* Jansson's value (include weft/http_json.h to use it) */
+
 #define WEFT_HTTP_CLIENT_DOMAIN "weft.http.client"
 
 typedef struct weft_http_agent weft_http_agent;
@@ -224,6 +226,9 @@ typedef struct weft_http_opts {
   const weft_http_header *form;
   size_t nform;
   const char *json_text; /* a JSON body already serialized (weft_http_json_body makes one) */
+  /* a JSON body (Jansson's json_t, borrowed; http_json.h), sent serialised compactly with
+   * Content-Type application/json; one that cannot be serialised fails the request (EINVAL) */
+  const struct json_t *json;
   const char *user, *password; /* basic auth when user is set */
   double timeout;              /* seconds, as the request option; <= 0: none */
   bool follow_redirects;       /* default true here, as in treq */

@@ -5,7 +5,9 @@
  * done list, the counters, the options, the worker list). Jobs and their results cross between
  * threads only through those lists, so the mutex orders every hand-over. Deferreds are touched on
  * the reactor thread only. Workers report back with one call_from_thread per batch (`posted`):
- * the reactor drains the done list and fires the Deferreds there. */
+ * the reactor drains the done list and fires the Deferreds there. That call is allocated ahead,
+ * one per job when it is queued (and one per pool for the last worker's exit), so a worker can
+ * always report, however short of memory the process is by then. */
 #include <math.h> /* isnan, a macro: no libm needed */
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +31,7 @@ struct job {
   void *arg;
   weft_deferred *d;  /* the job's reference; reactor thread only */
   weft_value result; /* written by the worker before it moves the job to the done list */
+  weft__thread_call *report; /* the drain this job's worker may post; under the mutex */
   job_state state;   /* under the mutex */
 };
 
@@ -57,6 +60,7 @@ struct weft_threadpool {
   uint64_t completed, cancelled;
   bool stopping;
   bool posted; /* a drain is queued on the reactor (or about to be): the pool must stay */
+  weft__thread_call *exit_report; /* for the last worker out of a stopping pool */
 };
 
 void weft_threadpool_options_init(weft_threadpool_options *o) {
@@ -78,14 +82,9 @@ static weft_failure *cancelled_failure(void) {
 
 static void drain(void *arg);
 
-/* Tells the reactor to drain. Out of memory is retried: the reactor must hear of every finished
- * job and of the last exit, or a Deferred never fires and a shutdown never ends. */
-static void post_drain(weft_threadpool *p) {
-  while (weft_reactor_call_from_thread(p->r, drain, p) != 0) {
-    struct timespec ms = {0, 1000000};
-    nanosleep(&ms, NULL);
-  }
-}
+/* Tells the reactor to drain, with a call allocated ahead: the reactor must hear of every
+ * finished job and of the last exit, or a Deferred never fires and a shutdown never ends. */
+static void post_drain(weft_threadpool *p, weft__thread_call *c) { weft__reactor_post(p->r, c, drain, p); }
 
 static void deadline_after(struct timespec *ts, double seconds) {
   clock_gettime(CLOCK_MONOTONIC, ts);
@@ -148,17 +147,24 @@ static void *worker_main(void *arg) {
     p->completed++;
     if (!p->posted) {
       p->posted = true;
+      weft__thread_call *c = j->report; /* taken under the mutex: j is the reactor's once posted */
+      j->report = NULL;
       pthread_mutex_unlock(&p->mu);
-      post_drain(p);
+      post_drain(p, c);
       pthread_mutex_lock(&p->mu);
     }
   }
   p->alive--;
   w->exited = true; /* from here on w is the joiner's; p stays until this thread is joined */
   bool tell = p->stopping && p->alive == 0 && !p->posted;
-  if (tell) p->posted = true;
+  weft__thread_call *c = NULL;
+  if (tell) {
+    p->posted = true;
+    c = p->exit_report; /* once: a stopping pool starts no worker, so alive reaches 0 once */
+    p->exit_report = NULL;
+  }
   pthread_mutex_unlock(&p->mu);
-  if (tell) post_drain(p); /* the last one out: the reactor can now join and free the pool */
+  if (tell) post_drain(p, c); /* the last one out: the reactor can now join and free the pool */
   return NULL;
 }
 
@@ -207,6 +213,10 @@ static void on_shutdown(weft_trigger_ctx *ctx, void *arg);
 static int pool_new(weft_threadpool **out, weft_reactor *r, const weft_threadpool_options *o) {
   weft_threadpool *p = weft__calloc(1, sizeof *p);
   if (!p) return WEFT_ENOMEM;
+  if (!(p->exit_report = weft__thread_call_new())) {
+    weft__free(p);
+    return WEFT_ENOMEM;
+  }
   p->r = r;
   if (o) p->o = *o;
   else weft_threadpool_options_init(&p->o);
@@ -216,6 +226,7 @@ static int pool_new(weft_threadpool **out, weft_reactor *r, const weft_threadpoo
   int rc = pthread_cond_init(&p->work_cv, &ca);
   pthread_condattr_destroy(&ca);
   if (rc != 0) {
+    weft__thread_call_free(p->exit_report);
     weft__free(p);
     return -rc;
   }
@@ -223,6 +234,7 @@ static int pool_new(weft_threadpool **out, weft_reactor *r, const weft_threadpoo
   if ((rc = weft_reactor_add_trigger(&p->trigger, r, WEFT_EVENT_SHUTDOWN, WEFT_TRIGGER_BEFORE, on_shutdown, p)) != 0) {
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
+    weft__thread_call_free(p->exit_report);
     weft__free(p);
     return rc;
   }
@@ -243,6 +255,7 @@ static void pool_free(weft_threadpool *p) {
   weft_trigger_release(p->hold);
   pthread_cond_destroy(&p->work_cv);
   pthread_mutex_destroy(&p->mu);
+  weft__thread_call_free(p->exit_report); /* NULL when the last worker used it */
   weft__free(p);
   weft__handle_unref(r);
 }
@@ -260,6 +273,7 @@ static bool maybe_free(weft_threadpool *p) {
 /* Fires the job's Deferred with v (owned) and frees the job. */
 static void settle(job *j, weft_value v) {
   weft_deferred *d = j->d;
+  weft__thread_call_free(j->report); /* NULL when its worker posted it */
   weft__free(j);
   /* a Deferred cancelled while its job ran has fired already: v is then released here */
   weft_deferred_callback(d, v);
@@ -343,6 +357,7 @@ static void job_cancel(weft_deferred *d, void *arg) {
   }
   pthread_mutex_unlock(&p->mu);
   if (!queued) return;
+  weft__thread_call_free(j->report);
   weft__free(j);
   weft_deferred_unref(d); /* the job's reference: weft_deferred_cancel holds one meanwhile */
 }
@@ -392,6 +407,10 @@ weft_deferred *weft_defer_to_thread(weft_reactor *r, weft_value (*fn)(void *arg)
   int rc = p ? 0 : pool_new(&p, r, NULL);
   if (rc) return weft_fail(log, weft_failure_from_error(rc));
   job *j = weft__calloc(1, sizeof *j);
+  if (j && !(j->report = weft__thread_call_new())) {
+    weft__free(j);
+    j = NULL;
+  }
   if (!j) return weft_fail(log, weft_failure_from_error(WEFT_ENOMEM));
   j->pool = p;
   j->fn = fn;
@@ -399,6 +418,7 @@ weft_deferred *weft_defer_to_thread(weft_reactor *r, weft_value (*fn)(void *arg)
   j->state = JOB_QUEUED;
   j->d = weft_deferred_new_cancellable(log, job_cancel, j);
   if (!j->d) {
+    weft__thread_call_free(j->report);
     weft__free(j);
     return NULL;
   }

@@ -1,5 +1,6 @@
 /* timeouts.c: Deferreds on the reactor's clock: addTimeout, sleep and deferLater
  * (twisted.internet.defer.Deferred.addTimeout, twisted.internet.task.deferLater). */
+#include "async/deferred_internal.h"
 #include "base/alloc.h"
 #include "weft/defer_time.h"
 #include "weft/errors.h"
@@ -72,12 +73,10 @@ int weft_deferred_add_timeout(weft_deferred *d, weft_reactor *r, double seconds)
     weft__free(t);
     return WEFT_ENOMEM;
   }
-  bool was_called = weft_deferred_called(d);
   /* from here t may be gone: on a fired Deferred the step runs (and disarms) inside this call */
-  weft_deferred_add_both(d, timeout_step, t);
-  if (!was_called && weft_deferred_called(d)) {
-    /* adding a step to an unfired Deferred cannot fire it, unless the step could not be stored:
-     * then d failed with WEFT_ENOMEM instead, and the step will never run to release its share */
+  if (weft__deferred_add_callbacks(d, timeout_step, t, timeout_step, t) != 0) {
+    /* the step could not be stored (d now carries WEFT_ENOMEM, unless it fired already and waits
+     * on an inner Deferred): it will never run to disarm the timer and release its share */
     timeout_disarm(t);
     timeout_unref(t);
     return WEFT_ENOMEM;

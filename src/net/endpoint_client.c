@@ -292,7 +292,10 @@ static int connect_name(const weft__ep_vals *v, weft_reactor *r, attempt *a, con
     weft__free(l);
     return WEFT_ENOMEM;
   }
-  weft_deferred_add_both(l->he, name_settled, l); /* may run at once and fail the attempt */
+  /* may run at once and fail the attempt. The race adds no step of its own to the Deferred it
+   * returns, so this first step is stored inline and cannot fail for want of memory (which would
+   * leave nothing able to stop the race that still holds f) */
+  weft_deferred_add_both(l->he, name_settled, l);
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "async/deferred_internal.h"
 #include "base/alloc.h"
 #include "net/transport_internal.h"
 #include "weft/errors.h"
@@ -394,14 +395,20 @@ weft_deferred *weft_hostname_connect(weft_reactor *r, const weft_name_resolver *
     return rc == WEFT_ENOMEM ? NULL : bad_arguments(r);
   }
   weft__handle_ref(r);
-  weft_deferred *mine = weft_deferred_ref(hc->d); /* taken first: the race may end at once */
+  /* taken first: the race may end at once. The race adds no step to this Deferred, so the
+   * caller's first step is stored inline (endpoint_client.c relies on it) */
+  weft_deferred *mine = weft_deferred_ref(hc->d);
   hc->resolving = true;
   hc->lookup = hc->nr.resolve(hc->nr.user, hc->host, port, family);
   if (!hc->lookup) {
     hc->resolving = false;
     fail(hc, weft_failure_from_error(WEFT_ENOMEM));
-  } else {
-    weft_deferred_add_both(hc->lookup, on_resolved, hc);
+  } else if (weft__deferred_add_callbacks(hc->lookup, on_resolved, hc, on_resolved, hc) != 0) {
+    /* a resolver of the caller's may hand back a Deferred with steps of its own: ours could not
+     * be stored, so on_resolved will never run; without this the race would wait for it until
+     * the overall timeout, or for ever without one */
+    hc->resolving = false;
+    fail(hc, weft_failure_from_error(WEFT_ENOMEM));
   }
   return mine;
 }

@@ -72,17 +72,26 @@ static bool splice_can_fill(const stream *s) {
 }
 
 /* writev that never raises SIGPIPE: a peer that has gone away is an error we report through
- * connection_lost, not a signal that kills the process. */
-static ssize_t send_iov(int fd, const struct iovec *iov, int iovcnt) {
+ * connection_lost, not a signal that kills the process. `more`: a file range follows at once
+ * (an HTTP head before its sendfile body), so the kernel holds these bytes to leave in the same
+ * segment as the file's first ones instead of sending the head alone. */
+static ssize_t send_iov_more(int fd, const struct iovec *iov, int iovcnt, bool more) {
   struct msghdr msg = {0};
   msg.msg_iov = (struct iovec *)iov;
   msg.msg_iovlen = (size_t)iovcnt;
 #ifdef MSG_NOSIGNAL
+#ifdef MSG_MORE
+  if (more) return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_MORE);
+#endif
+  (void)more;
   return sendmsg(fd, &msg, MSG_NOSIGNAL);
 #else
+  (void)more;
   return writev(fd, iov, iovcnt); /* where SO_NOSIGPIPE is set on the socket instead */
 #endif
 }
+
+static ssize_t send_iov(int fd, const struct iovec *iov, int iovcnt) { return send_iov_more(fd, iov, iovcnt, false); }
 
 static void update_interest(stream *s) {
   if (s->fd_closed) return;
@@ -217,7 +226,7 @@ static void flush(stream *s) {
     }
     struct iovec iov[MAX_IOV];
     int n = trim_iov(iov, weft__chunkq_peek(&s->out, iov, MAX_IOV), before);
-    ssize_t w = send_iov(s->io.fd, iov, n);
+    ssize_t w = send_iov_more(s->io.fd, iov, n, before <= s->out.len); /* up to a file range */
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;

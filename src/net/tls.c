@@ -51,6 +51,7 @@ typedef struct tls_conn {
   int fail_reason;
   bool server, handshake_done, made, refused, failed, lower_paused, close_sent, peer_closed, we_closed;
   bool aborted, in_pump, reneg;
+  bool lower_nomem; /* the lower transport could not queue a record: OpenSSL's error is ours */
 } tls_conn;
 
 static void pump(tls_conn *c);
@@ -65,7 +66,10 @@ static int bio_write(BIO *b, const char *data, int len) {
   tls_conn *c = BIO_get_data(b);
   BIO_clear_retry_flags(b);
   /* a closing lower transport drops it, as a socket would: the loss is reported by the lower */
-  if (c && c->lower && len > 0 && weft_transport_write(c->lower, data, (size_t)len) == WEFT_ENOMEM) return -1;
+  if (c && c->lower && len > 0 && weft_transport_write(c->lower, data, (size_t)len) == WEFT_ENOMEM) {
+    c->lower_nomem = true;
+    return -1;
+  }
   return len;
 }
 
@@ -211,7 +215,10 @@ static void fail_ssl(tls_conn *c, int ssl_err, bool handshake) {
   long v = SSL_get_verify_result(c->ssl);
   unsigned long e = ssl_error_text(why, sizeof why);
   int lib_reason = e ? ERR_GET_REASON(e) : 0;
-  if (handshake && v != X509_V_OK && lib_reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+  if (c->lower_nomem) {
+    /* OpenSSL only saw its write fail: say why, not "handshake failed" or a protocol error */
+    fail(c, WEFT_ENOMEM, "out of memory: a TLS record could not be queued");
+  } else if (handshake && v != X509_V_OK && lib_reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
     snprintf(detail, sizeof detail, "%s%s", X509_verify_cert_error_string(v), c->verify_detail);
     fail(c, map_verify(v), detail);
   } else if (handshake && lib_reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
@@ -517,6 +524,10 @@ static void on_lower_lost(weft_transport *lt, int reason, void *user) {
   (void)lt;
   tls_conn *c = user;
   int why = final_reason(c, reason);
+  /* a server's handshake lost to an error of the lower transport (out of memory reading, a reset)
+   * is heard by no protocol: log it, as fail() logs a TLS failure */
+  if (c->server && !c->made && !c->failed && !c->aborted && !c->refused && reason != 0)
+    log_failure(c, WEFT_LOG_DEBUG, why, "the connection was lost during the handshake");
   /* the thread's text may be another connection's by now (failed since, e.g. the peer's side
    * failing on our alert): what hears this loss reads ours */
   if (c->error) weft__tls_set_error_text(c->error);

@@ -13,9 +13,10 @@ typedef struct poll_state {
   int len, cap;
   int *slot_of; /* fd -> index in fds, -1 if absent */
   int nslots;
-  /* ready descriptors of one wait, copied out so callbacks may change fds while we dispatch */
+  /* ready descriptors of one wait, copied out so callbacks may change fds while we dispatch;
+   * as large as fds (grown with it), so a wait needs no memory: out of memory then would leave
+   * every ready descriptor undispatched for as long as the shortage lasts */
   struct pollfd *ready;
-  int ready_cap;
 } poll_state;
 
 static int pl_init(weft_reactor *r) {
@@ -48,6 +49,9 @@ static int grow(poll_state *s, int fd) {
     struct pollfd *p = weft__realloc(s->fds, (size_t)n * sizeof *p);
     if (!p) return WEFT_ENOMEM;
     s->fds = p;
+    p = weft__realloc(s->ready, (size_t)n * sizeof *p);
+    if (!p) return WEFT_ENOMEM; /* fds stays larger than cap says: harmless, regrown next time */
+    s->ready = p;
     s->cap = n;
   }
   return 0;
@@ -86,12 +90,6 @@ static int pl_wait(weft_reactor *r, int timeout_ms) {
   weft__reactor_update_time(r);
   if (n < 0) return errno == EINTR ? 0 : -errno;
   if (n == 0) return 0;
-  if (n > s->ready_cap) {
-    struct pollfd *p = weft__realloc(s->ready, (size_t)n * sizeof *p);
-    if (!p) return WEFT_ENOMEM;
-    s->ready = p;
-    s->ready_cap = n;
-  }
   int k = 0;
   for (int i = 0; i < s->len && k < n; i++)
     if (s->fds[i].revents) s->ready[k++] = s->fds[i];

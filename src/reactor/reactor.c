@@ -261,26 +261,33 @@ static bool list_unlink(weft__task **head, weft__task **tail, weft__task *t) {
 
 void weft__task_cancel(weft_reactor *r, weft__task *t) {
   if (!t->queued) return;
-  if (!list_unlink(&r->tasks_head, &r->tasks_tail, t)) list_unlink(&r->flush_head, &r->flush_tail, t);
+  if (!list_unlink(&r->tasks_head, &r->tasks_tail, t) && !list_unlink(&r->flush_head, &r->flush_tail, t))
+    list_unlink(&r->run_head, &r->run_tail, t);
   t->queued = false;
 }
 
-/* Runs the tasks queued before this call began; tasks they queue wait for the next pass. */
-static int run_list(weft__task **head, weft__task **tail) {
-  weft__task *t = *head;
-  weft__task *last = *tail;
+/* Runs the tasks queued before this call began; tasks they queue wait for the next pass. The
+ * batch stays reachable from r while it runs, so a task that cancels (and frees) another task of
+ * the same batch unlinks it instead of leaving the loop a dangling next pointer. A turn run from
+ * inside a task (weft_reactor_iterate nested) keeps the outer batch aside and gives it back. */
+static int run_list(weft_reactor *r, weft__task **head, weft__task **tail) {
   int n = 0;
-  if (!t) return 0;
+  if (!*head) return 0;
+  weft__task *outer_head = r->run_head, *outer_tail = r->run_tail;
+  r->run_head = *head;
+  r->run_tail = *tail;
   *head = *tail = NULL;
-  for (;;) {
-    weft__task *next = t->next;
-    bool end = (t == last);
+  weft__task *t;
+  while ((t = r->run_head) != NULL) {
+    r->run_head = t->next;
+    if (!r->run_head) r->run_tail = NULL;
+    t->next = NULL;
     t->queued = false;
     t->fn(t);
     n++;
-    if (end) break;
-    t = next;
   }
+  r->run_head = outer_head;
+  r->run_tail = outer_tail;
   return n;
 }
 
@@ -353,7 +360,7 @@ int weft_reactor_iterate(weft_reactor *r, double timeout) {
 static int iterate(weft_reactor *r, double timeout) {
   int ran = 0;
   /* writes made since the last turn leave now, gathered, before we sleep */
-  while (r->flush_head) ran += run_list(&r->flush_head, &r->flush_tail);
+  while (r->flush_head) ran += run_list(r, &r->flush_head, &r->flush_tail);
   /* the wait counts from now, not from before this turn's callbacks, or a slow turn makes the
    * next timer late; the backend refreshes the time again when it wakes (see its wait) */
   weft__reactor_update_time(r);
@@ -361,8 +368,8 @@ static int iterate(weft_reactor *r, double timeout) {
   if (rc < 0 && rc != WEFT_EINTR) return rc;
   if (rc > 0) ran += rc;
   ran += weft__timers_run(r, &r->timers, r->now);
-  ran += run_list(&r->tasks_head, &r->tasks_tail);
-  while (r->flush_head) ran += run_list(&r->flush_head, &r->flush_tail);
+  ran += run_list(r, &r->tasks_head, &r->tasks_tail);
+  while (r->flush_head) ran += run_list(r, &r->flush_head, &r->flush_tail);
   return ran;
 }
 

@@ -127,6 +127,14 @@ int64_t weft__timers_next(const weft__timer_heap *h, int64_t now);
 
 /* Signals and thread calls (signals.c, threads.c). */
 typedef struct weft__thread_call weft__thread_call;
+/* A call_from_thread made ahead of time, for code that must reach the reactor from another thread
+ * even when memory has run out (the thread pool's reports): weft__thread_call_new allocates one
+ * (NULL when out of memory), weft__reactor_post queues it to run fn(arg) on r's thread and cannot
+ * fail (c is the reactor's from then on: freed after it ran, or when r is freed), and
+ * weft__thread_call_free frees one that was never posted. Thread-safe. */
+weft__thread_call *weft__thread_call_new(void);
+void weft__reactor_post(weft_reactor *r, weft__thread_call *c, weft_callback fn, void *arg);
+void weft__thread_call_free(weft__thread_call *c);
 void weft__threads_drain(weft_reactor *r);
 void weft__threads_destroy(weft_reactor *r);
 void weft__signals_dispatch(weft_reactor *r);
@@ -158,6 +166,7 @@ struct weft_reactor {
 
   weft__task *tasks_head, *tasks_tail;
   weft__task *flush_head, *flush_tail;
+  weft__task *run_head, *run_tail; /* the batch run_list is running, so a cancel can unlink */
 
   size_t handles;
   bool running, stop_requested, stopping;

@@ -10,9 +10,11 @@ struct weft__thread_call {
   void *arg;
 };
 
-int weft_reactor_call_from_thread(weft_reactor *r, weft_callback fn, void *arg) {
-  weft__thread_call *c = weft__malloc(sizeof *c);
-  if (!c) return WEFT_ENOMEM;
+weft__thread_call *weft__thread_call_new(void) { return weft__malloc(sizeof(weft__thread_call)); }
+
+void weft__thread_call_free(weft__thread_call *c) { weft__free(c); }
+
+void weft__reactor_post(weft_reactor *r, weft__thread_call *c, weft_callback fn, void *arg) {
   c->next = NULL;
   c->fn = fn;
   c->arg = arg;
@@ -24,6 +26,12 @@ int weft_reactor_call_from_thread(weft_reactor *r, weft_callback fn, void *arg) 
   pthread_mutex_unlock(&r->thread_lock);
   /* one wake-up per batch: the reactor drains the whole queue when it wakes */
   if (was_empty) weft__reactor_wakeup(r);
+}
+
+int weft_reactor_call_from_thread(weft_reactor *r, weft_callback fn, void *arg) {
+  weft__thread_call *c = weft__thread_call_new();
+  if (!c) return WEFT_ENOMEM;
+  weft__reactor_post(r, c, fn, arg);
   return 0;
 }
 

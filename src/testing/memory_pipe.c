@@ -33,10 +33,12 @@ struct mp_pair {
 
 static void pair_maybe_free(mp_pair *p) {
   if (p->alive > 0) return;
-  for (int i = 0; i < 2; i++) {
-    if (p->e[i].task.queued) weft__task_cancel(p->r, &p->e[i].task);
-    weft__free(p->e[i].in);
-  }
+  /* a task still queued frees the pair when it runs: it may be in the batch the reactor is
+   * running now, which a cancel cannot take it out of (the batch would then step into freed
+   * memory) */
+  for (int i = 0; i < 2; i++)
+    if (p->e[i].task.queued) return;
+  for (int i = 0; i < 2; i++) weft__free(p->e[i].in);
   weft__handle_unref(p->r);
   weft__free(p);
 }

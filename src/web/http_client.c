@@ -88,26 +88,47 @@ static void stop_timers(hc_req *q) {
   q->timer = q->read_timer = NULL;
 }
 
-static void unqueue(hc_req *q) {
+/* Takes q out of its pool's waiting list; false if it was not waiting. */
+static bool unqueue(hc_req *q) {
   hc_pool *p = q->pool;
-  if (!p) return;
+  if (!p) return false;
   hc_req **pp = &p->wait_head, *prev = NULL;
   while (*pp && *pp != q) prev = *pp, pp = &(*pp)->wait_next;
-  if (!*pp) return;
+  if (!*pp) return false;
   *pp = q->wait_next;
   if (p->wait_tail == q) p->wait_tail = prev;
   q->wait_next = NULL;
+  return true;
+}
+
+/* A waiting request gave up: connections still being made (TCP connect or TLS handshake) beyond
+ * what the requests still waiting need are stopped at once, not left to finish and idle. */
+static void pool_trim(hc_pool *p) {
+  size_t waiting = 0, connecting = 0;
+  for (hc_req *q = p->wait_head; q; q = q->wait_next) waiting++;
+  for (hc_conn *c = p->conns; c; c = c->next) connecting += !c->up && !c->dead;
+  while (connecting > waiting) {
+    hc_conn *c = p->conns;
+    while (c && (c->up || c->dead)) c = c->next;
+    if (!c) return;
+    weft__hc_conn_abort(c);
+    connecting--;
+  }
 }
 
 void weft__hc_req_finish(hc_req *q, int err, const char *why) {
   if (q->finished) return;
   q->finished = true;
   stop_timers(q);
-  unqueue(q);
+  if (unqueue(q) && err) pool_trim(q->pool);
   hc_conn *c = q->conn;
   q->conn = NULL;
   if (c) {
     c->req = NULL;
+    /* a body producer still writing is registered on the transport with q: take it off before
+     * q goes (the transport would call its stop on the freed request) */
+    if (q->has_producer && q->producer_started && !q->producer_done && c->t && !c->lost)
+      weft_transport_unregister_producer(c->t);
     if (err) weft__hc_conn_abort(c);
   }
   if (q->has_producer && q->producer_started && !q->producer_done && q->producer.stop) {

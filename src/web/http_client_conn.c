@@ -43,8 +43,15 @@ static void conn_gone(hc_conn *c, int err, weft_failure *why) {
 }
 
 void weft__hc_conn_abort(hc_conn *c) {
-  if (c->t && !c->lost) weft_transport_abort_connection(c->t);
-  else if (c->connecting && !c->up) weft_deferred_cancel(c->connecting);
+  if (c->t && !c->lost) {
+    weft_transport_abort_connection(c->t);
+  } else if (c->connecting && !c->up) {
+    /* still connecting: cancelling settles the connector's Deferred, whose last step frees c */
+    weft_deferred *d = c->connecting;
+    conn_gone(c, 0, NULL);
+    weft_deferred_cancel(d);
+    return;
+  }
   conn_gone(c, 0, NULL);
 }
 
@@ -54,8 +61,12 @@ void weft__hc_conn_orphan(hc_conn *c) {
   c->dead = true;
   if (c->idle) weft_delayed_call_cancel(c->idle);
   c->idle = NULL;
-  if (c->t && !c->lost) weft_transport_abort_connection(c->t);
-  else if (c->connecting) weft_deferred_cancel(c->connecting);
+  if (c->t && !c->lost) {
+    weft_transport_abort_connection(c->t);
+  } else if (c->connecting) {
+    weft_deferred_cancel(c->connecting); /* its last step frees c */
+    return;
+  }
   maybe_free(c);
 }
 
@@ -142,6 +153,12 @@ static int on_complete(void *user) {
   if (!q) return WEFT__H1_PAUSE;
   c->req = NULL;
   q->conn = NULL;
+  if (q->has_producer && q->producer_started && !q->producer_done) {
+    /* Answered before its body was all sent (a 413): the producer registered with q comes off
+     * the transport before q goes, and the connection, its request cut short, is not reused. */
+    if (c->t && !c->lost) weft_transport_unregister_producer(c->t);
+    c->keep_alive = false;
+  }
   hc_pool *p = c->pool;
   conn_release(c);
   if (q->redirecting) {

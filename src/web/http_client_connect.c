@@ -1,6 +1,10 @@
 /* http_client_connect.c: the agent's default connector (the endpoint choice inside Twisted's
  * Agent): TCP to a host name or address with Happy Eyeballs, and for https TLS over it with the
- * certificate verified for the host (SNI sent for names). */
+ * certificate verified for the host (SNI sent for names).
+ *
+ * For https the TCP connection is seen through a tap factory around the TLS one: it notes the
+ * TCP transport while the handshake runs, so that cancelling (the request cancelled, the connect
+ * timeout) aborts the connection at once instead of leaving it open until the handshake ends. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +21,9 @@ typedef struct attempt {
   const weft_factory *user_f;
   weft_factory proxy;
   weft_tls_factory *tf;
+  weft_factory tap;           /* TLS: around the TLS factory, to see the TCP transport */
+  weft_protocol tls_proto;    /* the TLS layer's protocol on that transport */
+  weft_transport *lower;      /* TLS: the TCP transport while the handshake runs */
   weft_protocol inner; /* the user's protocol, for the step-out wrapper */
   bool cancelled, tls;
   char host[256];
@@ -91,8 +98,29 @@ static void w_data(weft_transport *t, const void *data, size_t len, void *user) 
 
 static const weft_protocol_callbacks wrapper_cb = {.connection_made = w_made, .data_received = w_data};
 
+/* ---- the TLS path: the tap sees the TCP connection the handshake runs on ---- */
+
+static void tap_made(weft_transport *t, void *user) {
+  attempt *at = user;
+  at->lower = t;
+  weft__transport_set_protocol(t, &at->tls_proto); /* step out: TLS has it from now on */
+  if (at->tls_proto.cb->connection_made) at->tls_proto.cb->connection_made(t, at->tls_proto.user);
+}
+
+static const weft_protocol_callbacks tap_cb = {.connection_made = tap_made};
+
+static int tap_build(void *user, const weft_address *peer, weft_protocol *out) {
+  attempt *at = user;
+  const weft_factory *tls = weft_tls_factory_get(at->tf);
+  int rc = tls->build_protocol(tls->user, peer, &at->tls_proto);
+  if (rc) return rc;
+  *out = (weft_protocol){&tap_cb, at};
+  return 0;
+}
+
 static int p_build(void *user, const weft_address *peer, weft_protocol *out) {
   attempt *at = user;
+  at->lower = NULL; /* the handshake is over */
   if (at->cancelled || !at->d) {
     att_unref(at);
     return WEFT_ECANCELED;
@@ -110,6 +138,7 @@ static int p_build(void *user, const weft_address *peer, weft_protocol *out) {
 
 static void p_failed(void *user, int reason) {
   attempt *at = user;
+  at->lower = NULL; /* the handshake is over (and the connection gone) */
   const char *detail = weft_tls_last_error();
   if (at->d && !at->cancelled)
     att_fire(at, weft_failure_new(WEFT_HTTP_CLIENT_DOMAIN, reason, "TLS handshake with %s:%d failed: %s", at->host,
@@ -124,6 +153,11 @@ static void att_cancel(weft_deferred *d, void *arg) {
   weft_deferred *mine = at->d;
   at->d = NULL;
   if (at->tcp) weft_deferred_cancel(at->tcp);
+  if (at->lower) { /* a handshake is running: end it now (p_failed follows, and says nothing) */
+    weft_transport *lower = at->lower;
+    at->lower = NULL;
+    weft_transport_abort_connection(lower);
+  }
   if (mine) {
     weft_deferred_unref(mine);
     att_unref(at);
@@ -168,7 +202,8 @@ weft_deferred *weft__hc_default_connect(void *user, weft_reactor *r, const char 
       weft__free(at);
       return weft_fail(log, fl);
     }
-    use = weft_tls_factory_get(at->tf);
+    at->tap = (weft_factory){.build_protocol = tap_build, .user = at};
+    use = &at->tap;
   }
   at->d = weft_deferred_new_cancellable(log, att_cancel, at);
   if (!at->d) {

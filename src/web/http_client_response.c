@@ -164,8 +164,10 @@ weft_deferred *weft_http_response_content(weft_http_response *resp, size_t max) 
   if (resp->mode != MODE_NONE)
     return weft_fail(log, weft_failure_new(WEFT_HTTP_CLIENT_DOMAIN, WEFT_ESTATE, "the body was already taken"));
   if (max && resp->len > max) {
-    if (resp->req) weft__hc_req_finish(resp->req, WEFT_ELIMIT, "response body larger than the limit");
-    resp->end_error = WEFT_ELIMIT;
+    static const char why[] = "response body larger than the limit";
+    if (resp->req) weft__hc_req_finish(resp->req, WEFT_ELIMIT, why);
+    resp->end_error = WEFT_ELIMIT; /* also when the whole body had come already */
+    if (!resp->end_reason) resp->end_reason = dupn(why, sizeof why - 1);
   }
   weft_deferred *d = weft_deferred_new(log);
   if (!d) return NULL;

@@ -1,12 +1,13 @@
 /* http_client_treq.c: treq's convenience layer over the agent: get/post/put/delete with headers,
- * byte, form and JSON-text bodies, basic auth, a timeout and redirects on by default; content and
+ * byte, form and JSON bodies (a json_t or text), basic auth, a timeout and redirects on by default; content and
  * text collectors that take the response. */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
-#include "weft/http_client.h"
+#include "web/http_client_internal.h"
+#include "weft/http_json.h"
 
 void weft_http_opts_init(weft_http_opts *o) {
   memset(o, 0, sizeof *o);
@@ -58,9 +59,20 @@ weft_deferred *weft_http_send(weft_http_agent *agent, const char *method, const 
   for (size_t i = 0; i < o->nheaders; i++) h[nh++] = o->headers[i];
   weft_http_request_options ro;
   weft_http_request_options_init(&ro);
-  char *form = NULL, auth[1100];
+  char *form = NULL, *json = NULL, auth[1100];
   const char *ctype = o->content_type;
-  if (o->nform) {
+  if (o->json) {
+    json = weft_http_json_body(o->json);
+    if (!json) {
+      weft__free(h);
+      return weft_fail(weft_reactor_log(agent->r),
+                       weft_failure_new(WEFT_HTTP_CLIENT_DOMAIN, WEFT_EINVAL, "%s %s: the JSON body cannot be serialised",
+                                        method ? method : "?", url ? url : "?"));
+    }
+    ro.body = json;
+    ro.body_len = strlen(json);
+    ctype = "application/json";
+  } else if (o->nform) {
     form = weft_http_form_encode(o->form, o->nform);
     if (!form) {
       weft__free(h);
@@ -95,6 +107,7 @@ weft_deferred *weft_http_send(weft_http_agent *agent, const char *method, const 
   weft_deferred *d = weft_http_agent_request(agent, method, url, &ro); /* copies everything */
   weft__free(h);
   free(form);
+  free(json);
   return d;
 }
 

@@ -224,6 +224,37 @@ static int timed(void *arg) {
   return rc;
 }
 
+/* add_timeout on a Deferred that has fired but waits on an inner one, its two inline steps
+ * taken: the timeout's step is the third, so storing it needs the step array to grow. */
+static weft_value to_inner(weft_value v, void *arg) {
+  weft_value_release(v);
+  return weft_chain(weft_deferred_ref(arg));
+}
+
+static int timeout_on_paused(void *arg) {
+  (void)arg;
+  weft_reactor *r = NULL;
+  int rc = weft_memory_reactor_new(&r);
+  if (rc) return rc;
+  weft_deferred *inner = weft_deferred_new(quiet), *d = weft_deferred_new(quiet);
+  if (!inner || !d) {
+    weft_deferred_unref(inner);
+    weft_deferred_unref(d);
+    weft_reactor_free(r);
+    return WEFT_ENOMEM;
+  }
+  weft_deferred_add_callback(d, to_inner, inner);
+  weft_deferred_add_callback(d, add_one, NULL);
+  weft_deferred_callback(d, weft_int(0)); /* paused on inner */
+  int e = weft_deferred_add_timeout(d, r, 5);
+  weft_deferred_callback(inner, weft_int(1));
+  weft_deferred_unref(inner);
+  weft_memory_reactor_advance(r, 10);
+  rc = outcome(d, 2);
+  int fr = weft_reactor_free(r);
+  return e ? e : rc ? rc : fr;
+}
+
 /* A coroutine that awaits a sleep, a fired Deferred and an unfired one. */
 static weft_deferred *pending_for_coro;
 
@@ -276,6 +307,7 @@ int main(void) {
   alloc_sweep("gather", lists, &which[1]);
   alloc_sweep("race", lists, &which[2]);
   alloc_sweep("timed", timed, NULL);
+  alloc_sweep("timeout_on_paused", timeout_on_paused, NULL);
   alloc_sweep("coroutines", coroutines, NULL);
   weft_log_publisher_free(quiet);
   weft_test_alloc_stats st;

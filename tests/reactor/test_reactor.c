@@ -1,6 +1,8 @@
 /* Tests src/reactor/reactor.c (Twisted's ReactorBase): run/stop, iterate, backend choice, the
  * clock as I/O callbacks see it, and freeing. */
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <math.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -291,6 +293,46 @@ static void test_backend_available(void) {
   }
 }
 
+/* ---- tasks: a task may cancel another of the same batch ---- */
+
+typedef struct task_pair {
+  weft_reactor *r;
+  weft__task first, second;
+  int ran_first, ran_second;
+} task_pair;
+
+static void first_fn(weft__task *t) {
+  task_pair *p = (task_pair *)((char *)t - offsetof(task_pair, first));
+  p->ran_first++;
+  weft__task_cancel(p->r, &p->second); /* queued behind us in the batch being run */
+}
+static void second_fn(weft__task *t) {
+  task_pair *p = (task_pair *)((char *)t - offsetof(task_pair, second));
+  p->ran_second++;
+}
+
+/* A task that cancels another queued in the same turn (the memory pipe frees both ends of a
+ * connection from one end's task) must take it out of the batch: the cancelled one never runs,
+ * and its memory may go at once. Before, the batch's loop still held it and ran or read it. */
+static void test_task_cancels_another_of_its_batch(void) {
+  task_pair *p = calloc(1, sizeof *p);
+  REQUIRE(p);
+  REQUIRE(weft_reactor_new(&p->r, NULL) == 0);
+  p->first.fn = first_fn;
+  p->second.fn = second_fn;
+  weft__task_queue(p->r, &p->first);
+  weft__task_queue(p->r, &p->second);
+  weft_reactor_iterate(p->r, 0);
+  CHECK_INT(p->ran_first, 1);
+  CHECK_INT(p->ran_second, 0);
+  /* both can be queued again and run */
+  weft__task_queue(p->r, &p->second);
+  weft_reactor_iterate(p->r, 0);
+  CHECK_INT(p->ran_second, 1);
+  CHECK_INT(weft_reactor_free(p->r), 0);
+  free(p);
+}
+
 int main(void) {
   RUN(test_run_until_stop);
   RUN(test_iterate_zero_does_not_block);
@@ -303,5 +345,6 @@ int main(void) {
   RUN(test_backend_option_chooses_backend);
   RUN(test_new_reports_setup_errno);
   RUN(test_backend_available);
+  RUN(test_task_cancels_another_of_its_batch);
   return CHECK_DONE();
 }
