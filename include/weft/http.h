@@ -194,6 +194,19 @@ size_t weft_http_request_header_count(const weft_http_request *req);
 int weft_http_request_header_at(const weft_http_request *req, size_t i, const char **name, size_t *name_len,
                                 const char **value, size_t *value_len);
 
+/* The index-th value (0: the first) of the query argument `name` ("?a=1&b=x+y&b=%2F": b's values
+ * are "x y" and "/"), percent-decoded with '+' as a space, as HTML forms send them; names are
+ * decoded the same way before comparing. A name without '=' has the value "". Writes the value
+ * and a NUL into out (size bytes) and its length into *len (len may be NULL). Returns 0,
+ * WEFT_ENOENT (no such argument; *len 0), WEFT_ERANGE (out too small: *len says how long the
+ * value is; pass size 0 to ask), WEFT_EINVAL (name NULL). The value may hold NUL bytes (%00):
+ * use *len, not strlen, where that matters. weft_http_query_arg does the same on any query
+ * string (qlen bytes; query may be NULL). */
+int weft_http_request_arg(const weft_http_request *req, const char *name, size_t index, char *out, size_t size,
+                          size_t *len);
+int weft_http_query_arg(const char *query, size_t qlen, const char *name, size_t index, char *out, size_t size,
+                        size_t *len);
+
 /* The request body, collected whole (at most max_body bytes); "" with *len 0 when none. */
 const void *weft_http_request_body(const weft_http_request *req, size_t *len);
 
@@ -237,6 +250,11 @@ bool weft_http_request_body_pending(const weft_http_request *req);
 /* The client's address. Returns 0, WEFT_ECLOSED once the client has gone, WEFT_ENOTSUP for a
  * transport without addresses. */
 int weft_http_request_peer(const weft_http_request *req, weft_address *out);
+
+/* The TLS session of the request's connection (version, cipher, ALPN, peer certificate...; see
+ * tls.h). Returns 0, WEFT_ENOTSUP (not TLS), WEFT_ECLOSED (the client has gone). */
+struct weft_tls_info;
+int weft_http_request_tls_info(const weft_http_request *req, struct weft_tls_info *out);
 
 /* True if the connection is TLS. */
 bool weft_http_request_is_tls(const weft_http_request *req);

@@ -85,6 +85,11 @@ struct weft__http_conn {
   size_t unsent;
 };
 
+/* Percent-decodes n bytes of src into dst (room for n; NULL only counts); invalid escapes are
+ * copied as sent; with plus_is_space, '+' becomes ' ' (query strings, HTML forms). Returns the
+ * decoded length. */
+size_t weft__http_percent_decode(char *dst, const char *src, size_t n, bool plus_is_space);
+
 struct weft_http_server {
   weft_reactor *r;
   weft_http_server_options o;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "web/http_internal.h"
+#include "weft/tls.h"
 
 static int hexval(unsigned char ch) {
   if (ch >= '0' && ch <= '9') return ch - '0';
@@ -13,20 +14,23 @@ static int hexval(unsigned char ch) {
   return -1;
 }
 
-/* Percent-decodes src into dst (at least n bytes); invalid escapes are copied as sent. */
-static size_t percent_decode(char *dst, const char *src, size_t n) {
+size_t weft__http_percent_decode(char *dst, const char *src, size_t n, bool plus_is_space) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     int hi, lo;
     if (src[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)src[i + 1])) >= 0 && (lo = hexval((unsigned char)src[i + 2])) >= 0) {
-      dst[o++] = (char)(hi << 4 | lo);
+      if (dst) dst[o] = (char)(hi << 4 | lo);
+      o++;
       i += 2;
     } else {
-      dst[o++] = src[i];
+      if (dst) dst[o] = plus_is_space && src[i] == '+' ? ' ' : src[i];
+      o++;
     }
   }
   return o;
 }
+
+static size_t percent_decode(char *dst, const char *src, size_t n) { return weft__http_percent_decode(dst, src, n, false); }
 
 /* Splits the target into path and query for the form the parser found. */
 static void split_target(weft_http_request *req, weft_http_server *srv, weft__h1_form form) {
@@ -233,3 +237,10 @@ bool weft_http_request_is_tls(const weft_http_request *req) { return req->conn->
 bool weft_http_request_closed(const weft_http_request *req) { return req->conn->lost; }
 
 weft_reactor *weft_http_request_reactor(const weft_http_request *req) { return req->conn->srv->r; }
+
+int weft_http_request_tls_info(const weft_http_request *req, weft_tls_info *out) {
+  const weft__http_conn *c = req->conn;
+  if (!c->t) return WEFT_ECLOSED;
+  if (!c->tls) return WEFT_ENOTSUP;
+  return weft_tls_get_info(c->t, out);
+}

@@ -30,8 +30,18 @@ static int count_build(void *user, const weft_address *peer, weft_protocol *out)
   return c->inner->build_protocol(c->inner->user, peer, out);
 }
 
+/* What the handler saw of the connection's TLS (weft_http_request_tls_info). */
+static int seen_tls_rc = 1;
+static char seen_tls_version[32], seen_tls_sni[256];
+
 static void handler(weft_http_request *req, void *user) {
   (void)user;
+  weft_tls_info info;
+  seen_tls_rc = weft_http_request_tls_info(req, &info);
+  if (seen_tls_rc == 0) {
+    snprintf(seen_tls_version, sizeof seen_tls_version, "%s", info.version);
+    snprintf(seen_tls_sni, sizeof seen_tls_sni, "%s", info.server_name);
+  }
   weft_http_respond(req, 200, NULL, 0, "secret-ok", 9);
 }
 
@@ -135,6 +145,7 @@ static void test_keep_alive_and_refused(void) {
     free(body);
   }
   CHECK_INT(s.count.accepted, 1); /* one connection carried all four */
+  CHECK_INT(seen_tls_rc, WEFT_ENOTSUP); /* plain HTTP: no TLS session to tell of */
   /* refused: a port nobody listens on any more */
   int dead = s.portno;
   srv_stop(&s, r);
@@ -171,6 +182,10 @@ static void test_https(void) {
   CHECK_INT(code, 200);
   CHECK_STR(body, "secret-ok");
   free(body);
+  /* the handler saw the TLS session: its version and the name the client asked for */
+  CHECK_INT(seen_tls_rc, 0);
+  CHECK(strncmp(seen_tls_version, "TLSv1.", 6) == 0);
+  CHECK_STR(seen_tls_sni, "localhost");
   body = get(r, a, url, &code, why, sizeof why);
   CHECK_STR(body, "secret-ok");
   free(body);
