@@ -306,6 +306,12 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
     weft__free(q->body);
     q->body = NULL;
     q->body_len = 0;
+    /* nor a body from the producer: it was sent once (or cut short, then stopped) */
+    if (q->has_producer && q->producer_started && !q->producer_done && q->producer.stop) {
+      q->producer_done = true;
+      q->producer.stop(q->producer.user);
+    }
+    q->has_producer = q->chunked_body = false;
   }
   if (cross)
     for (size_t i = 0; i < q->nheaders; i++)

@@ -152,8 +152,58 @@ static void test_read_timeout_across_redirect(void) {
   fx_done(&f);
 }
 
+typedef struct prod {
+  int started, stopped;
+} prod;
+
+static void p_start(weft_http_body_writer *w, void *user) {
+  prod *p = user;
+  p->started++;
+  if (weft_http_body_write(w, "hello", 5) == 0) weft_http_body_finish(w, 0);
+}
+static void p_stop(void *user) { ((prod *)user)->stopped++; }
+
+static weft_http_response *post_produced(fx *f, prod *p, const char *url, char *why, size_t n) {
+  weft_http_body_producer bp = {.length = 5, .start = p_start, .stop = p_stop, .user = p};
+  weft_http_request_options o;
+  weft_http_request_options_init(&o);
+  o.producer = &bp;
+  o.follow_redirects = true;
+  return response_of(f, weft_http_agent_request(f->agent, "POST", url, &o), why, n);
+}
+
+/* A body from a producer is sent once. A 303 goes on with a GET and no body (the producer is not
+ * started again, nor a Content-Length sent without its bytes); a 307, which must repeat the body,
+ * is not followed but given as the response. */
+static void test_redirect_with_producer(void) {
+  fx f;
+  fx_init(&f);
+  char why[512] = "";
+  prod p = {0};
+  char *body = body_of(&f, post_produced(&f, &p, "http://app.test/see-other", why, sizeof why), why, sizeof why);
+  CHECK_STR(body, "GET  q=");
+  if (!body) fprintf(stderr, "  %s\n", why);
+  free(body);
+  CHECK_INT(p.started, 1);
+  CHECK_INT(p.stopped, 0);
+  prod q = {0};
+  weft_http_response *resp = post_produced(&f, &q, "http://app.test/keep", why, sizeof why);
+  CHECK(resp != NULL);
+  if (resp) {
+    CHECK_INT(weft_http_response_status(resp), 307);
+    CHECK_STR(weft_http_response_get_header(resp, "location"), "/echo");
+    free(body_of(&f, resp, why, sizeof why));
+  } else {
+    fprintf(stderr, "  %s\n", why);
+  }
+  CHECK_INT(q.started, 1);
+  CHECK_INT(f.app.requests, 3);
+  fx_done(&f);
+}
+
 int main(void) {
   REQUIRE(weft_test_allocator_install() == 0);
   RUN(test_read_timeout_across_redirect);
+  RUN(test_redirect_with_producer);
   return CHECK_DONE();
 }
