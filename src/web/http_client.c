@@ -269,6 +269,16 @@ bool weft__hc_req_retry(hc_req *q) {
 
 /* ---- redirects ---- */
 
+/* Whether a Location is an absolute URI: it starts with a scheme and a colon (RFC 3986 section
+ * 3.1), not merely contains "://" (a relative "/login?next=http://x/" does too). */
+static bool absolute_uri(const char *s) {
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) return false;
+  while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '+' || *s == '-' ||
+         *s == '.')
+    s++;
+  return *s == ':';
+}
+
 void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
   if (q->redirects >= q->o.max_redirects) {
     char why[64];
@@ -277,7 +287,7 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
     return;
   }
   char buf[4400];
-  if (strstr(location, "://")) snprintf(buf, sizeof buf, "%s", location);
+  if (absolute_uri(location)) snprintf(buf, sizeof buf, "%s", location);
   else if (location[0] == '/' && location[1] == '/') snprintf(buf, sizeof buf, "%s:%s", q->url.scheme, location);
   else if (location[0] == '/')
     snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,

@@ -201,9 +201,29 @@ static void test_redirect_with_producer(void) {
   fx_done(&f);
 }
 
+/* A relative Location is relative even when its query holds "://". */
+static void test_relative_location_with_url_in_query(void) {
+  fx f;
+  fx_init(&f);
+  char why[512] = "";
+  weft_http_request_options o;
+  weft_http_request_options_init(&o);
+  o.follow_redirects = true;
+  weft_http_response *resp = response_of(&f, weft_http_agent_request(f.agent, "GET", "http://app.test/next", &o), why,
+                                         sizeof why);
+  if (!resp) fprintf(stderr, "  %s\n", why);
+  CHECK(resp != NULL);
+  if (resp) CHECK_STR(weft_http_response_url(resp), "http://app.test:80/echo?next=http://elsewhere.test/x");
+  char *body = body_of(&f, resp, why, sizeof why);
+  CHECK_STR(body, "GET  q=next=http://elsewhere.test/x");
+  free(body);
+  fx_done(&f);
+}
+
 int main(void) {
   REQUIRE(weft_test_allocator_install() == 0);
   RUN(test_read_timeout_across_redirect);
   RUN(test_redirect_with_producer);
+  RUN(test_relative_location_with_url_in_query);
   return CHECK_DONE();
 }
