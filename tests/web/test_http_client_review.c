@@ -220,10 +220,34 @@ static void test_relative_location_with_url_in_query(void) {
   fx_done(&f);
 }
 
+/* weft_http_text's string is freed with free, as documented, also when weft has an allocator of
+ * its own (the string was weft's block, freed behind the allocator's back). */
+static void test_text_with_allocator(void) {
+  weft_test_alloc_stats before, after;
+  weft_test_allocator_stats(&before);
+  fx f;
+  fx_init(&f);
+  char why[512] = "";
+  weft_http_response *resp =
+      response_of(&f, weft_http_agent_request(f.agent, "GET", "http://app.test/echo", NULL), why, sizeof why);
+  REQUIRE(resp != NULL);
+  weft_deferred *t = weft_http_text(resp); /* takes resp */
+  for (int i = 0; i < 50 && !weft_deferred_called(t); i++) turn(&f, 1);
+  weft_value v;
+  REQUIRE(weft_success_result_of(t, &v, why, sizeof why) == 0);
+  CHECK_STR(v.v.p, "GET  q=");
+  weft_value_release(v); /* free(3) */
+  weft_deferred_unref(t);
+  fx_done(&f);
+  weft_test_allocator_stats(&after);
+  CHECK_INT(after.live, before.live);
+}
+
 int main(void) {
   REQUIRE(weft_test_allocator_install() == 0);
   RUN(test_read_timeout_across_redirect);
   RUN(test_redirect_with_producer);
   RUN(test_relative_location_with_url_in_query);
+  RUN(test_text_with_allocator);
   return CHECK_DONE();
 }
