@@ -298,7 +298,7 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
     char *qm = strchr(base, '?');
     if (qm) *qm = 0;
     char *slash = strrchr(base, '/');
-    if (slash) slash[1] = 0;
+    if (slash && location[0] != '?') slash[1] = 0; /* "?q" keeps the whole path */
     snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,
              q->url.ipv6 ? "]" : "", q->url.port, base, location);
   }

@@ -42,6 +42,11 @@ static void handler(weft_http_request *req, void *user) {
     redirect(req, 307, "/echo");
   } else if (!strcmp(path, "/next")) {
     redirect(req, 302, "/echo?next=http://elsewhere.test/x");
+  } else if (!strcmp(path, "/dir/list")) {
+    size_t ql = 0;
+    const char *qs = weft_http_request_query(req, &ql);
+    if (!qs || ql == 0) redirect(req, 302, "?page=2");
+    else weft_http_respond(req, 200, NULL, 0, qs, ql);
   } else if (!strcmp(path, "/echo")) {
     const char *b = weft_http_request_body(req, &bl);
     size_t ql = 0;
@@ -201,7 +206,8 @@ static void test_redirect_with_producer(void) {
   fx_done(&f);
 }
 
-/* A relative Location is relative even when its query holds "://". */
+/* A relative Location is relative even when its query holds "://", and one of only a query
+ * replaces the query alone. */
 static void test_relative_location_with_url_in_query(void) {
   fx f;
   fx_init(&f);
@@ -216,6 +222,14 @@ static void test_relative_location_with_url_in_query(void) {
   if (resp) CHECK_STR(weft_http_response_url(resp), "http://app.test:80/echo?next=http://elsewhere.test/x");
   char *body = body_of(&f, resp, why, sizeof why);
   CHECK_STR(body, "GET  q=next=http://elsewhere.test/x");
+  free(body);
+  /* a Location of only a query keeps the whole path (RFC 3986 section 5.2.2) */
+  resp = response_of(&f, weft_http_agent_request(f.agent, "GET", "http://app.test/dir/list", &o), why, sizeof why);
+  if (!resp) fprintf(stderr, "  %s\n", why);
+  CHECK(resp != NULL);
+  if (resp) CHECK_STR(weft_http_response_url(resp), "http://app.test:80/dir/list?page=2");
+  body = body_of(&f, resp, why, sizeof why);
+  CHECK_STR(body, "page=2");
   free(body);
   fx_done(&f);
 }
