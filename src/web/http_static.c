@@ -174,7 +174,9 @@ static int open_checked(const weft_http_static *st, const char *full, struct sta
     *why = "symlink leads outside the root";
     return -403;
   }
-  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO (or a device) below the root must not block the reactor thread waiting
+   * for a writer; fstat then shows it is no regular file (404). Reads of regular files ignore it. */
+  int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     *why = errno == EACCES ? "permission denied" : "cannot open";
     return errno == EACCES ? -403 : -404;

@@ -45,13 +45,13 @@ static char answer[8192];
 
 /* Sends one request on a new connection (Connection: close) and reads the answer until the
  * server closes, turning the reactor meanwhile (bounded). Returns the status, 0 if none. */
-static int ask(rig *g, const char *target) {
+static int ask_with(rig *g, const char *target, const char *extra) {
   int c = socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(c >= 0);
   REQUIRE(connect(c, (struct sockaddr *)&g->to, sizeof g->to) == 0);
   fcntl(c, F_SETFL, O_NONBLOCK);
   char req[512];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", target);
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n%s\r\n", target, extra);
   REQUIRE(write(c, req, (size_t)n) == n);
   size_t got = 0;
   for (int i = 0; i < 500; i++) {
@@ -66,6 +66,8 @@ static int ask(rig *g, const char *target) {
   sscanf(answer, "HTTP/1.1 %d", &status);
   return status;
 }
+
+static int ask(rig *g, const char *target) { return ask_with(g, target, ""); }
 
 static void test_traversal_table(void) {
   char dir[] = "/tmp/weft-traversal-XXXXXX";
@@ -134,7 +136,48 @@ static void test_traversal_table(void) {
   CHECK_INT(system(cmd), 0);
 }
 
+/* A FIFO below the root is not a file to serve: opening it must not wait for a writer (which
+ * would stop the reactor thread for every connection), and it is answered 404 at once. */
+static void test_fifo_not_opened(void) {
+  char dir[] = "/tmp/weft-traversal-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  char p[256];
+  snprintf(p, sizeof p, "%s/pipe", dir);
+  REQUIRE(mkfifo(p, 0644) == 0);
+  snprintf(p, sizeof p, "%s/page", dir);
+  REQUIRE(mkdir(p, 0755) == 0);
+  put(dir, "page/index.html", "<h1>page</h1>");
+  snprintf(p, sizeof p, "%s/page/index.html.gz", dir);
+  REQUIRE(mkfifo(p, 0644) == 0);
+
+  rig g;
+  memset(&g, 0, sizeof g);
+  REQUIRE(weft_reactor_new(&g.r, NULL) == 0);
+  REQUIRE(weft_http_static_new(&g.st, dir, NULL) == 0);
+  REQUIRE(weft_http_server_new(&g.srv, g.r, NULL) == 0);
+  weft_http_server_set_handler(g.srv, serve, g.st);
+  g.lp = listen_local(g.r, weft_http_server_factory(g.srv));
+  weft_address a;
+  weft_listening_port_address(g.lp, &a);
+  g.to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)weft_address_port(&a)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  alarm(10); /* a blocking open would hang here: fail instead */
+  CHECK_INT(ask(&g, "/pipe"), 404);
+  /* nor a FIFO in place of a precompressed sibling: the plain file is sent */
+  CHECK_INT(ask_with(&g, "/page/", "Accept-Encoding: gzip\r\n"), 200);
+  CHECK(strstr(answer, "\r\n\r\n<h1>page</h1>") != NULL);
+  alarm(0);
+  weft_listening_port_close(g.lp);
+  weft_http_server_free(g.srv);
+  weft_http_static_free(g.st);
+  close_reactor(g.r);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK_INT(system(cmd), 0);
+}
+
 int main(void) {
   RUN(test_traversal_table);
+  RUN(test_fifo_not_opened);
   return CHECK_DONE();
 }
