@@ -23,6 +23,8 @@ void weft__static_redirect_slash(weft_http_request *req) {
     t += skip;
     tl -= skip;
   }
+  /* "//host/..." in a Location is another host to a browser (an open redirect): one '/' */
+  while (tl > 1 && t[0] == '/' && t[1] == '/') t++, tl--;
   const char *q = memchr(t, '?', tl);
   size_t pl = q ? (size_t)(q - t) : tl;
   char *loc = weft__malloc(tl + 3);
