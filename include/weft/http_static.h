@@ -82,8 +82,8 @@ typedef struct weft_http_static_options {
 void weft_http_static_options_init(weft_http_static_options *o);
 
 /* Creates a static root at the directory root (resolved with realpath now). Returns 0,
- * WEFT_EINVAL (root is not a directory, or an option holds CR/LF), a negative errno from
- * realpath (WEFT_ENOENT...), or WEFT_ENOMEM. */
+ * WEFT_EINVAL (root is not a directory, default_type holds a control character, or index a
+ * '/'), a negative errno from realpath (WEFT_ENOENT...), or WEFT_ENOMEM. */
 int weft_http_static_new(weft_http_static **out, const char *root, const weft_http_static_options *o);
 
 /* Frees st. Responses already streaming go on (they hold their own file). NULL is ignored. */

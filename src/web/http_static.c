@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "web/http_internal.h"
 #include "web/http_static_internal.h"
 #include "weft/errors.h"
 #include "weft/http_static.h"
@@ -42,7 +43,12 @@ void weft_http_static_options_init(weft_http_static_options *o) {
   o->open_file_cache = 64;
 }
 
-static bool has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+/* A control character (but HTAB) cannot go in a header value. */
+static bool has_ctl(const char *s) {
+  for (; s && *s; s++)
+    if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f) return true;
+  return false;
+}
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -57,7 +63,7 @@ int weft_http_static_new(weft_http_static **out, const char *root, const weft_ht
     weft_http_static_options_init(&def);
     o = &def;
   }
-  if (has_crlf(o->default_type) || (o->index && strchr(o->index, '/'))) return WEFT_EINVAL;
+  if (has_ctl(o->default_type) || (o->index && strchr(o->index, '/'))) return WEFT_EINVAL;
   char *real = realpath(root, NULL);
   if (!real) return errno == ENOMEM ? WEFT_ENOMEM : -errno;
   struct stat sb;
@@ -366,8 +372,10 @@ static int common_headers(weft_http_request *req, const answer *a, const char *t
   return rc;
 }
 
-/* Ends a response whose head could not be built: finishing short closes the connection. */
-static void give_up(weft_http_request *req) { weft_http_response_finish(req); }
+/* Ends a response whose head could not be built (a header refused: a type from a broken
+ * mime.types): the connection is closed with nothing sent, since finishing would send a head
+ * without Content-Length and an empty body that looks complete. */
+static void give_up(weft_http_request *req) { weft__http_response_abort(req); }
 
 static void send_ranges(weft_http_static *st, weft_http_request *req, weft__sfile *f, const answer *a,
                         const weft__range *r, size_t n) {

@@ -243,11 +243,32 @@ static void test_mime_table_and_new_errors(void) {
   CHECK_STR(weft_http_static_content_type(st, "noext"), "application/octet-stream");
   weft_http_static_free(st);
   CHECK_INT(weft_http_static_new(&st, "/nonexistent/dir", NULL), WEFT_ENOENT);
+  o.default_type = "text/\001plain"; /* not a header value */
+  CHECK_INT(weft_http_static_new(&st, dir, &o), WEFT_EINVAL);
   char p[128];
   snprintf(p, sizeof p, "%s/x.css", dir);
   CHECK_INT(weft_http_static_new(&st, p, NULL), WEFT_EINVAL);
   unlink(p);
   rmdir(dir);
+}
+
+/* A type the response cannot carry (a control character from a broken mime.types): no answer
+ * rather than a 200 whose empty body looks complete. */
+static void test_bad_type_is_no_answer(void) {
+  char mt[] = "/tmp/weft-mime-XXXXXX";
+  int fd = mkstemp(mt);
+  REQUIRE(fd >= 0);
+  static const char line[] = "text/\001bad weird\n";
+  REQUIRE(write(fd, line, sizeof line - 1) == (ssize_t)(sizeof line - 1));
+  close(fd);
+  fixture f;
+  setup(&f, mt);
+  write_file(f.dir, "www/x.weird", "abc");
+  CHECK_INT(request(&f, "GET", "/files/x.weird", NULL), 0);
+  CHECK_STR(weft_string_transport_value(f.st), "");
+  CHECK(weft_string_transport_disconnecting(f.st));
+  teardown(&f);
+  unlink(mt);
 }
 
 static void test_ranges(void) {
@@ -528,6 +549,7 @@ int main(void) {
   RUN(test_conditional);
   RUN(test_traversal_refused);
   RUN(test_mime_table_and_new_errors);
+  RUN(test_bad_type_is_no_answer);
   RUN(test_ranges);
   RUN(test_disconnect_mid_body);
   RUN(test_multi_range);
