@@ -44,9 +44,11 @@ typedef struct entry {
   char path[];
 } entry;
 
+#define BUCKETS_MAX ((size_t)1 << 16)
+
 struct weft__fcache {
   entry **buckets;
-  size_t nbuckets; /* a power of two, at least twice max */
+  size_t nbuckets; /* a power of two, at least twice max up to BUCKETS_MAX */
   size_t count, max;
   entry *first, *last;
 };
@@ -62,7 +64,9 @@ int weft__fcache_new(weft__fcache **out, size_t max) {
   if (!c) return WEFT_ENOMEM;
   c->max = max;
   c->nbuckets = 8;
-  while (c->nbuckets < 2 * max) c->nbuckets *= 2;
+  /* at most 64 Ki buckets: a huge max ("no limit") would wrap 2 * max and never end the loop,
+   * or ask for a table it will never fill; past the cap the chains just grow */
+  while (c->nbuckets < BUCKETS_MAX && c->nbuckets / 2 < max) c->nbuckets *= 2;
   c->buckets = weft__calloc(c->nbuckets, sizeof *c->buckets);
   if (!c->buckets) {
     weft__free(c);

@@ -243,6 +243,9 @@ static void test_mime_table_and_new_errors(void) {
   CHECK_STR(weft_http_static_content_type(st, "noext"), "application/octet-stream");
   weft_http_static_free(st);
   CHECK_INT(weft_http_static_new(&st, "/nonexistent/dir", NULL), WEFT_ENOENT);
+  o.open_file_cache = SIZE_MAX; /* "no limit": its table must not be sized (or loop) by it */
+  REQUIRE(weft_http_static_new(&st, dir, &o) == 0);
+  weft_http_static_free(st);
   o.default_type = "text/\001plain"; /* not a header value */
   CHECK_INT(weft_http_static_new(&st, dir, &o), WEFT_EINVAL);
   char p[128];
