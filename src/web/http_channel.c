@@ -247,7 +247,12 @@ static void dispatch(weft__http_conn *c) {
   weft_http_request *req = &c->req;
   req->phase = WEFT__HTTP_HANDLING;
   c->dispatching = true;
-  if (req->upgrade_req && srv->nupgraders && weft__http_dispatch_upgrade(c)) {
+  /* The request's own copy of its head first: the slices the handler reads now must stay valid
+   * while it holds the request (http.h), not point into a read buffer or the server's scratch
+   * that the next request, on any connection, overwrites. */
+  if (!req->detached && weft__http_request_detach(req) != 0) {
+    weft_http_respond(req, 500, NULL, 0, "Internal Server Error\n", 22);
+  } else if (req->upgrade_req && srv->nupgraders && weft__http_dispatch_upgrade(c)) {
   } else if (srv->dhandler) weft__http_dispatch_deferred(req);
   else if (srv->handler) srv->handler(req, srv->handler_user);
   else weft_http_respond(req, 404, NULL, 0, "Not Found\n", 10);
@@ -316,13 +321,9 @@ static int on_message_complete(void *user) {
     after_response(c);
     return c->closing || c->pending ? WEFT__H1_PAUSE : 0;
   }
-  /* Answered later: what follows waits, and the request keeps its own copy of its bytes. */
+  /* Answered later (the request has its own copy of its bytes since dispatch): what follows waits. */
   c->pending = true;
   c->deadline = INFINITY;
-  if (!c->req.detached && weft__http_request_detach(&c->req) != 0) {
-    c->closing = true;
-    weft_transport_abort_connection(c->t);
-  }
   return WEFT__H1_PAUSE;
 }
 
