@@ -88,10 +88,15 @@ static void buf_drop(weft__http_conn *c) {
 }
 
 static void refuse(weft__http_conn *c, int status, const char *reason, const char *name) {
-  if (c->req.bs && !c->req.bs->complete) { /* a body being streamed or collected failed */
-    bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* the server holds the request, not a handler */
-    weft__http_body_fail(c, status == 413 ? WEFT_EMSGSIZE : status == 500 ? WEFT_ENOMEM : WEFT_EPARSE);
-    if (own) c->req.phase = WEFT__HTTP_IDLE; /* send_error releases it */
+  weft__http_body *bs = c->req.bs;
+  bool tell = false; /* a handler holds the request and hears of its body's failure */
+  if (bs && !bs->complete) { /* a body being streamed or collected failed */
+    if (bs->mode == WEFT__BODY_COLLECT) { /* the server holds the request, not a handler */
+      bs->complete = true;
+      c->req.phase = WEFT__HTTP_IDLE; /* send_error releases it */
+    } else {
+      tell = true;
+    }
   }
   char peer[128];
   weft__http_request_peer_text(&c->req, peer, sizeof peer);
@@ -99,7 +104,13 @@ static void refuse(weft__http_conn *c, int status, const char *reason, const cha
                 "refused a request from {peer} with {status}: {reason}", WEFT_LOG_STR("peer", peer),
                 WEFT_LOG_INT("status", status), WEFT_LOG_STR("reason", reason), WEFT_LOG_STR("error", name),
                 WEFT_LOG_END);
+  /* The answer first: the consumer's end is told the server has answered (http.h). */
   weft__http_send_error(c, status);
+  if (tell) {
+    weft__http_body_fail(c, status == 413 ? WEFT_EMSGSIZE : status == 500 ? WEFT_ENOMEM : WEFT_EPARSE);
+    /* Finished inside end, under the dispatching guard: nobody else wraps it up. */
+    if (c->req.phase == WEFT__HTTP_DONE) weft__http_request_reset(&c->req);
+  }
 }
 
 /* What is left of b[0..len) after off: kept in c->buf for the next feed (the parser wants the
@@ -371,7 +382,8 @@ static void on_lost(weft_transport *t, int reason, void *user) {
   if (c->req.bs && !c->req.bs->complete) {
     bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* no handler holds it yet */
     weft__http_body_fail(c, WEFT_ECLOSED);
-    if (own) c->req.phase = WEFT__HTTP_IDLE;
+    /* ...or the consumer's end finished it, under the dispatching guard: released here. */
+    if (own || c->req.phase == WEFT__HTTP_DONE) c->req.phase = WEFT__HTTP_IDLE;
   }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   else weft__http_deferred_cancel(&c->req); /* its errback releases the request */
