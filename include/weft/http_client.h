@@ -153,9 +153,10 @@ void weft_http_request_options_init(weft_http_request_options *o);
 /* Sends method url. Returns a new Deferred (the caller's reference) firing with the response (see
  * the top) or failing; an invalid URL or method gives an already failed Deferred (WEFT_EINVAL,
  * the reason in the message). With follow_redirects, 301, 302 and 303 are followed with GET and
- * no body (a HEAD stays HEAD), 307 and 308 with the same method and body; Authorization is not
- * sent to another host; more than max_redirects fails with WEFT_ELIMIT. o may be NULL. NULL only
- * when out of memory. */
+ * no body (a HEAD stays HEAD), 307 and 308 with the same method and body (not followed when the
+ * body came from a producer, which cannot give it twice: the 307/308 is the response then);
+ * Authorization is not sent to another host; more than max_redirects fails with WEFT_ELIMIT. o
+ * may be NULL. NULL only when out of memory. */
 weft_deferred *weft_http_agent_request(weft_http_agent *a, const char *method, const char *url,
                                        const weft_http_request_options *o);
 

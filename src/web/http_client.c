@@ -269,6 +269,16 @@ bool weft__hc_req_retry(hc_req *q) {
 
 /* ---- redirects ---- */
 
+/* Whether a Location is an absolute URI: it starts with a scheme and a colon (RFC 3986 section
+ * 3.1), not merely contains "://" (a relative "/login?next=http://x/" does too). */
+static bool absolute_uri(const char *s) {
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) return false;
+  while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '+' || *s == '-' ||
+         *s == '.')
+    s++;
+  return *s == ':';
+}
+
 void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
   if (q->redirects >= q->o.max_redirects) {
     char why[64];
@@ -277,7 +287,7 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
     return;
   }
   char buf[4400];
-  if (strstr(location, "://")) snprintf(buf, sizeof buf, "%s", location);
+  if (absolute_uri(location)) snprintf(buf, sizeof buf, "%s", location);
   else if (location[0] == '/' && location[1] == '/') snprintf(buf, sizeof buf, "%s:%s", q->url.scheme, location);
   else if (location[0] == '/')
     snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,
@@ -288,7 +298,7 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
     char *qm = strchr(base, '?');
     if (qm) *qm = 0;
     char *slash = strrchr(base, '/');
-    if (slash) slash[1] = 0;
+    if (slash && location[0] != '?') slash[1] = 0; /* "?q" keeps the whole path */
     snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,
              q->url.ipv6 ? "]" : "", q->url.port, base, location);
   }
@@ -306,6 +316,12 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
     weft__free(q->body);
     q->body = NULL;
     q->body_len = 0;
+    /* nor a body from the producer: it was sent once (or cut short, then stopped) */
+    if (q->has_producer && q->producer_started && !q->producer_done && q->producer.stop) {
+      q->producer_done = true;
+      q->producer.stop(q->producer.user);
+    }
+    q->has_producer = q->chunked_body = false;
   }
   if (cross)
     for (size_t i = 0; i < q->nheaders; i++)

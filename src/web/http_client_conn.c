@@ -81,7 +81,9 @@ static int on_head(void *user, const weft__h1r_head *h) {
   if (h->interim) return 0;
   q->head_seen = true;
   c->keep_alive = h->keep_alive && c->a && c->a->o.persistent;
-  if (q->o.follow_redirects && redirect_status(h->status)) {
+  /* a 307 or 308 must repeat the body, which a producer cannot give twice: not followed */
+  bool repeat_body = h->status == 307 || h->status == 308;
+  if (q->o.follow_redirects && redirect_status(h->status) && !(repeat_body && q->has_producer)) {
     for (size_t i = 0; i < h->nfields; i++)
       if (h->fields[i].name_len == 8 && !strncasecmp(h->fields[i].name, "location", 8)) {
         size_t n = h->fields[i].value_len;
@@ -306,6 +308,10 @@ void weft__hc_conn_start(hc_conn *c, hc_req *q) {
     weft__hc_req_finish(q, rc, "cannot send the request");
     return;
   }
+  /* a redirect or a retry starts the request again here: the previous hop's timer goes, for
+   * nothing would reset or cancel it any more */
+  if (q->read_timer) weft_delayed_call_cancel(q->read_timer);
+  q->read_timer = NULL;
   if (q->o.idle_timeout > 0) q->read_timer = weft_reactor_call_later(c->a->r, q->o.idle_timeout, read_timeout, q);
   if (q->has_producer) {
     weft_producer prod = {body_pause, body_resume, body_stop, q};

@@ -138,10 +138,12 @@ weft_deferred *weft_http_content(weft_http_response *resp) {
 static weft_value to_text(weft_value v, void *arg) {
   (void)arg;
   weft_http_bytes *b = v.v.p;
-  char *s = b->data;
-  b->data = NULL;
+  /* the caller frees it with free(3), as documented: a copy from the C library, for the bytes
+   * are weft's own block (a user allocator's, when one is set) */
+  char *s = malloc(b->len + 1);
+  if (s) memcpy(s, b->data, b->len + 1);
   weft_value_release(v);
-  return weft_ptr(s, free);
+  return s ? weft_ptr(s, free) : weft_failed(weft_failure_from_error(WEFT_ENOMEM));
 }
 
 weft_deferred *weft_http_text(weft_http_response *resp) {

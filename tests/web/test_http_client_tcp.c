@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "../net/tls_util.h"
@@ -253,6 +254,13 @@ static void test_weft_get(void) {
   CHECK(fread(body, 1, sizeof body - 1, b) == 9);
   fclose(b);
   CHECK_STR(body, "secret-ok");
+  /* a body that cannot be written (the disk is full once the buffered bytes are flushed) is a
+   * failure, not a success with a truncated file */
+  if (access("/dev/full", W_OK) == 0) {
+    snprintf(args, sizeof args, "https://localhost:%d/ --cacert %s -o /dev/full", s.portno, pki.ca);
+    CHECK_INT(run_weft_get(r, args, err, sizeof err), 1);
+    CHECK(strstr(err, "weft get: writing the body failed") != NULL);
+  }
   /* without the CA: a clear one-line reason and a failure status */
   snprintf(args, sizeof args, "https://localhost:%d/", s.portno);
   CHECK_INT(run_weft_get(r, args, err, sizeof err), 1);

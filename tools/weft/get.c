@@ -147,13 +147,15 @@ int cli_get_main(int argc, char **argv) {
   weft_http_agent_free(agent);
   for (int k = 0; k < 10; k++) weft_reactor_iterate(g.r, 0);
   weft_reactor_free(g.r);
+  /* the last buffered bytes are written here: a full disk shows only now */
+  if (out_path ? fclose(g.out) != 0 : fflush(stdout) != 0) g.write_failed = true;
+  g.out = NULL;
   if (g.error[0]) fprintf(stderr, "weft get: %s\n", g.error);
   else if (g.write_failed) fprintf(stderr, "weft get: writing the body failed\n");
   else if (g.status < 200 || g.status > 299) fprintf(stderr, "weft get: %s: HTTP %d %s\n", url, g.status, g.reason);
   else rc = CLI_EXIT_OK;
 close_out:
   if (out_path && g.out) fclose(g.out);
-  else fflush(stdout);
 out:
   for (size_t k = 0; k < nh; k++) free(hbuf[k]);
   return rc;
