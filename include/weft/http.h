@@ -60,7 +60,9 @@ typedef void (*weft_http_handler)(weft_http_request *req, void *user);
  *     the request (method, target, peer). If the response had started streaming, the connection
  *     is closed instead, since a status can no longer be sent.
  * NULL is taken as out of memory (500). When the client disconnects before the Deferred fires,
- * the server cancels it. */
+ * the server cancels it and releases req: from the cancellation on (the Deferred's canceller, or
+ * its errback with WEFT_ECANCELED), a handler that was streaming through req must not touch it
+ * again. */
 typedef weft_deferred *(*weft_http_handler_deferred)(weft_http_request *req, void *user);
 
 typedef struct weft_http_server_options {

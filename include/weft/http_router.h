@@ -57,7 +57,8 @@ typedef weft_deferred *(*weft_http_route_deferred_fn)(weft_http_request *req, co
  * Deferred route's Deferred fires with (a response value, a string, NONE after answering through
  * req, or a Failure). m is valid until its first weft_await (copy what you need first); req as
  * long as the request is not finished. A client that disconnects cancels the Deferred it awaits
- * (weft_await then returns a WEFT_ECANCELED Failure: return it). */
+ * (weft_await then returns a WEFT_ECANCELED Failure: return it, without touching req again: the
+ * server has released it). */
 typedef weft_value (*weft_http_route_coro_fn)(weft_coro *co, weft_http_request *req, const weft_http_match *m,
                                               void *user);
 

@@ -57,6 +57,7 @@ void weft__http_body_fail(weft__http_conn *c, int error) {
   weft__http_body *b = c->req.bs;
   if (!b || b->complete) return;
   b->complete = true;
+  b->error = error;
   if (b->mode == WEFT__BODY_STREAM) GUARDED(c, b->consumer.end(&c->req, error, b->consumer.user));
 }
 
@@ -125,9 +126,10 @@ int weft_http_request_body_stream(weft_http_request *req, const weft_http_body_c
     return 0;
   }
   req->bs->consumer = *cons;
-  if (req->conn->lost) {
+  if (req->conn->lost || req->bs->complete) { /* failed (the client gone) before it was claimed */
     req->bs->mode = WEFT__BODY_STREAM;
-    weft__http_body_fail(req->conn, WEFT_ECLOSED);
+    req->bs->complete = true;
+    cons->end(req, req->bs->error ? req->bs->error : WEFT_ECLOSED, cons->user); /* may release req */
     return 0;
   }
   claim(req, WEFT__BODY_STREAM);
@@ -143,7 +145,7 @@ int weft_http_request_body_collect(weft_http_request *req, weft_http_handler fn,
   }
   req->bs->collect_fn = fn;
   req->bs->collect_user = user;
-  if (req->conn->lost) { /* nobody will ever call fn: the server finishes the request */
+  if (req->conn->lost || req->bs->complete) { /* failed: nobody will ever call fn, the server finishes req */
     req->bs->mode = WEFT__BODY_COLLECT;
     req->bs->complete = true;
     weft_http_respond(req, 500, NULL, 0, NULL, 0);

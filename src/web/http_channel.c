@@ -88,10 +88,15 @@ static void buf_drop(weft__http_conn *c) {
 }
 
 static void refuse(weft__http_conn *c, int status, const char *reason, const char *name) {
-  if (c->req.bs && !c->req.bs->complete) { /* a body being streamed or collected failed */
-    bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* the server holds the request, not a handler */
-    weft__http_body_fail(c, status == 413 ? WEFT_EMSGSIZE : status == 500 ? WEFT_ENOMEM : WEFT_EPARSE);
-    if (own) c->req.phase = WEFT__HTTP_IDLE; /* send_error releases it */
+  weft__http_body *bs = c->req.bs;
+  bool tell = false; /* a handler holds the request and hears of its body's failure */
+  if (bs && !bs->complete) { /* a body being streamed or collected failed */
+    if (bs->mode == WEFT__BODY_COLLECT) { /* the server holds the request, not a handler */
+      bs->complete = true;
+      c->req.phase = WEFT__HTTP_IDLE; /* send_error releases it */
+    } else {
+      tell = true;
+    }
   }
   char peer[128];
   weft__http_request_peer_text(&c->req, peer, sizeof peer);
@@ -99,7 +104,13 @@ static void refuse(weft__http_conn *c, int status, const char *reason, const cha
                 "refused a request from {peer} with {status}: {reason}", WEFT_LOG_STR("peer", peer),
                 WEFT_LOG_INT("status", status), WEFT_LOG_STR("reason", reason), WEFT_LOG_STR("error", name),
                 WEFT_LOG_END);
+  /* The answer first: the consumer's end is told the server has answered (http.h). */
   weft__http_send_error(c, status);
+  if (tell) {
+    weft__http_body_fail(c, status == 413 ? WEFT_EMSGSIZE : status == 500 ? WEFT_ENOMEM : WEFT_EPARSE);
+    /* Finished inside end, under the dispatching guard: nobody else wraps it up. */
+    if (c->req.phase == WEFT__HTTP_DONE) weft__http_request_reset(&c->req);
+  }
 }
 
 /* What is left of b[0..len) after off: kept in c->buf for the next feed (the parser wants the
@@ -247,7 +258,12 @@ static void dispatch(weft__http_conn *c) {
   weft_http_request *req = &c->req;
   req->phase = WEFT__HTTP_HANDLING;
   c->dispatching = true;
-  if (req->upgrade_req && srv->nupgraders && weft__http_dispatch_upgrade(c)) {
+  /* The request's own copy of its head first: the slices the handler reads now must stay valid
+   * while it holds the request (http.h), not point into a read buffer or the server's scratch
+   * that the next request, on any connection, overwrites. */
+  if (!req->detached && weft__http_request_detach(req) != 0) {
+    weft_http_respond(req, 500, NULL, 0, "Internal Server Error\n", 22);
+  } else if (req->upgrade_req && srv->nupgraders && weft__http_dispatch_upgrade(c)) {
   } else if (srv->dhandler) weft__http_dispatch_deferred(req);
   else if (srv->handler) srv->handler(req, srv->handler_user);
   else weft_http_respond(req, 404, NULL, 0, "Not Found\n", 10);
@@ -316,13 +332,9 @@ static int on_message_complete(void *user) {
     after_response(c);
     return c->closing || c->pending ? WEFT__H1_PAUSE : 0;
   }
-  /* Answered later: what follows waits, and the request keeps its own copy of its bytes. */
+  /* Answered later (the request has its own copy of its bytes since dispatch): what follows waits. */
   c->pending = true;
   c->deadline = INFINITY;
-  if (!c->req.detached && weft__http_request_detach(&c->req) != 0) {
-    c->closing = true;
-    weft_transport_abort_connection(c->t);
-  }
   return WEFT__H1_PAUSE;
 }
 
@@ -370,7 +382,8 @@ static void on_lost(weft_transport *t, int reason, void *user) {
   if (c->req.bs && !c->req.bs->complete) {
     bool own = c->req.bs->mode == WEFT__BODY_COLLECT; /* no handler holds it yet */
     weft__http_body_fail(c, WEFT_ECLOSED);
-    if (own) c->req.phase = WEFT__HTTP_IDLE;
+    /* ...or the consumer's end finished it, under the dispatching guard: released here. */
+    if (own || c->req.phase == WEFT__HTTP_DONE) c->req.phase = WEFT__HTTP_IDLE;
   }
   if (c->req.phase == WEFT__HTTP_IDLE) weft__http_request_reset(&c->req);
   else weft__http_deferred_cancel(&c->req); /* its errback releases the request */

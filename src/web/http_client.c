@@ -213,11 +213,15 @@ static void pool_run(hc_pool *p) {
     unsigned connecting = 0;
     for (hc_conn *c = p->conns; c; c = c->next) connecting += !c->up && !c->dead;
     if (p->open >= p->a->o.max_per_host || connecting > 0) return;
+    hc_req *first = p->wait_head;
     hc_conn *c = weft__hc_conn_new(p);
     if (!c) {
-      hc_req *q = p->wait_head;
-      unqueue(q);
-      weft__hc_req_finish(q, WEFT_ENOMEM, "out of memory");
+      /* Out of memory: the first waiting request fails (unless the connection's own failure
+       * already failed it: then it is no longer first), and the next one tries again. */
+      if (first && p->wait_head == first) {
+        unqueue(first);
+        weft__hc_req_finish(first, WEFT_ENOMEM, "out of memory");
+      }
       continue;
     }
     return; /* its readiness runs the pool again */

@@ -1,9 +1,14 @@
 /* http_client_treq.c: treq's convenience layer over the agent: get/post/put/delete with headers,
  * byte, form and JSON bodies (a json_t or text), basic auth, a timeout and redirects on by default; content and
  * text collectors that take the response. */
+#include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "web/http_client_internal.h"
@@ -59,7 +64,7 @@ weft_deferred *weft_http_send(weft_http_agent *agent, const char *method, const 
   for (size_t i = 0; i < o->nheaders; i++) h[nh++] = o->headers[i];
   weft_http_request_options ro;
   weft_http_request_options_init(&ro);
-  char *form = NULL, *json = NULL, auth[1100];
+  char *form = NULL, *json = NULL, *auth = NULL;
   const char *ctype = o->content_type;
   if (o->json) {
     json = weft_http_json_body(o->json);
@@ -89,23 +94,40 @@ weft_deferred *weft_http_send(weft_http_agent *agent, const char *method, const 
     ro.body = o->body;
     ro.body_len = o->body_len;
   }
-  if (ctype) h[nh++] = (weft_http_header){"Content-Type", ctype};
-  if (o->user) {
-    char cred[768];
-    int n = snprintf(cred, sizeof cred, "%s:%s", o->user, o->password ? o->password : "");
-    if (n < 0 || (size_t)n >= sizeof cred) n = 0;
+  /* The body's own type, unless the caller's headers name one (one Content-Type, theirs). */
+  bool caller_type = false;
+  for (size_t i = 0; i < o->nheaders; i++) caller_type |= strcasecmp(o->headers[i].name, "Content-Type") == 0;
+  if (ctype && !caller_type) h[nh++] = (weft_http_header){"Content-Type", ctype};
+  if (o->user) { /* h has room: nheaders + 2 */
+    const char *pw = o->password ? o->password : "";
+    size_t ul = strlen(o->user), pl = strlen(pw), n = ul + 1 + pl;
+    char *cred = weft__malloc(n + 1);
+    auth = weft__malloc(6 + 4 * ((n + 2) / 3) + 1);
+    if (!cred || !auth || n > INT_MAX) {
+      weft__free(cred);
+      weft__free(auth);
+      weft__free(h);
+      free(form); /* both from the C library (form_encode's contract, json_dumps) */
+      free(json);
+      return NULL;
+    }
+    memcpy(cred, o->user, ul);
+    cred[ul] = ':';
+    memcpy(cred + ul + 1, pw, pl);
     memcpy(auth, "Basic ", 6);
-    EVP_EncodeBlock((unsigned char *)auth + 6, (const unsigned char *)cred, n);
-    h = weft__realloc(h, (nh + 1) * sizeof *h);
-    if (h) h[nh++] = (weft_http_header){"Authorization", auth};
+    EVP_EncodeBlock((unsigned char *)auth + 6, (const unsigned char *)cred, (int)n);
+    OPENSSL_cleanse(cred, n);
+    weft__free(cred);
+    h[nh++] = (weft_http_header){"Authorization", auth};
   }
   ro.headers = h;
-  ro.nheaders = h ? nh : 0;
+  ro.nheaders = nh;
   ro.timeout = o->timeout;
   ro.follow_redirects = o->follow_redirects;
   ro.max_redirects = o->max_redirects;
   weft_deferred *d = weft_http_agent_request(agent, method, url, &ro); /* copies everything */
   weft__free(h);
+  weft__free(auth);
   free(form);
   free(json);
   return d;

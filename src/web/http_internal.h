@@ -190,6 +190,7 @@ struct weft__http_body {
   bool paused;          /* the consumer paused it */
   bool complete;        /* the body is over (whole, or failed): nothing more arrives */
   bool expect_continue; /* 100 Continue is owed when the body is claimed */
+  int error;            /* why it failed (complete before it was claimed: told when it is) */
 };
 /* on_head under stream_bodies for a request with a body: allocates req->bs. Returns 0 or
  * WEFT_ENOMEM. */
@@ -199,8 +200,9 @@ bool weft__http_body_blocked(const weft__http_conn *c);
 /* Parser events for a request with c->req.bs: return WEFT__H1_PAUSE or 0 as parser callbacks. */
 int weft__http_body_data(weft__http_conn *c, const char *data, size_t len);
 void weft__http_body_complete(weft__http_conn *c);
-/* The body failed (error as weft_http_body_consumer.end gets it). Called before the server
- * answers a refusal, or on connection loss. */
+/* The body failed (error as weft_http_body_consumer.end gets it). Called after the server
+ * answered a refusal, or on connection loss. A consumer's end may finish the request: the caller
+ * releases it then (the dispatching guard keeps weft__http_request_done from doing so). */
 void weft__http_body_fail(weft__http_conn *c, int error);
 
 /* http_thread.c */

@@ -77,6 +77,10 @@ void weft__http_upgrade_handover(weft__http_conn *c, const char *rest, size_t n)
   if (c->timer) weft_delayed_call_cancel(c->timer);
   c->timer = NULL;
   weft__task_cancel(c->srv->r, &c->resume_task);
+  if (c->backed_up) { /* the channel's pull producer (http_channel.c) must not outlive c */
+    c->backed_up = false;
+    weft_transport_unregister_producer(t);
+  }
   c->guard = true; /* the new protocol may close at once: that no longer concerns c */
   weft__transport_set_protocol(t, &p);
   if (p.cb->connection_made) p.cb->connection_made(t, p.user);

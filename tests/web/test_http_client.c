@@ -2,7 +2,9 @@
  * (weft_http_stub_new): a weft_http_server answers over memory pipes on a memory reactor, so
  * keep-alive, pool limits, redirects, timeouts and cancellation run deterministically. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../check.h"
 #include "weft/http.h"
@@ -14,7 +16,10 @@ typedef struct app {
   int nheld;
   int requests;
   char last_auth[128];
+  size_t last_auth_len;
   char last_method[16];
+  int content_types;      /* Content-Type fields in the last request */
+  char last_ctype[64];
 } app;
 
 static void handler(weft_http_request *req, void *user) {
@@ -26,6 +31,17 @@ static void handler(weft_http_request *req, void *user) {
   snprintf(a->last_method, sizeof a->last_method, "%.*s", (int)ml, m);
   const char *auth = weft_http_request_header(req, "authorization", &al);
   snprintf(a->last_auth, sizeof a->last_auth, "%.*s", auth ? (int)al : 0, auth ? auth : "");
+  a->last_auth_len = auth ? al : 0;
+  a->content_types = 0;
+  for (size_t i = 0; i < weft_http_request_header_count(req); i++) {
+    const char *n, *v;
+    size_t nl, vl;
+    weft_http_request_header_at(req, i, &n, &nl, &v, &vl);
+    if (nl == 12 && strncasecmp(n, "content-type", 12) == 0) {
+      a->content_types++;
+      snprintf(a->last_ctype, sizeof a->last_ctype, "%.*s", (int)vl, v);
+    }
+  }
   char path[256];
   snprintf(path, sizeof path, "%.*s", (int)pl, p);
   if (!strcmp(path, "/hello")) {
@@ -398,8 +414,34 @@ static void test_treq_layer(void) {
   fx_done(&f);
 }
 
+/* Credentials of any length go whole into Basic (they were cut to nothing past 767 bytes), and a
+ * Content-Type among the caller's headers is the only one sent (the form's is not added). */
+static void test_treq_long_credentials_and_caller_content_type(void) {
+  fx f;
+  fx_init(&f, 0);
+  weft_http_opts o;
+  weft_http_opts_init(&o);
+  static char user[1001];
+  memset(user, 'u', 1000);
+  o.user = user;
+  o.password = "p";
+  weft_http_header form[] = {{"a", "1"}};
+  o.form = form;
+  o.nform = 1;
+  weft_http_header mine[] = {{"content-type", "application/x-mine"}};
+  o.headers = mine;
+  o.nheaders = 1;
+  free(body_of(&f, response_of(&f, weft_http_post(f.agent, "http://app.test/echo", &o))));
+  CHECK_INT((long long)f.app.last_auth_len, 6 + 4 * ((1002 + 2) / 3));
+  CHECK(strncmp(f.app.last_auth, "Basic dXV1", 10) == 0);
+  CHECK_INT(f.app.content_types, 1);
+  CHECK_STR(f.app.last_ctype, "application/x-mine");
+  fx_done(&f);
+}
+
 int main(void) {
   RUN(test_treq_layer);
+  RUN(test_treq_long_credentials_and_caller_content_type);
   RUN(test_get_and_keep_alive);
   RUN(test_chunked_head_204);
   RUN(test_redirects);
