@@ -361,6 +361,10 @@ static void test_usage(void) {
   spawn(&c, (const char *[]){"web", "--path", site, "--listen", "tcp:0", "--drain-timeout", "soon", NULL});
   CHECK_INT(wait_exit(&c, 10), 2);
   CHECK(strstr(c.err, "--drain-timeout") != NULL);
+  /* a flag where --path's value goes is that value, not the flag (nor does --path take --listen) */
+  spawn(&c, (const char *[]){"web", "--path", "--demo", "--listen", "tcp:0", NULL});
+  CHECK_INT(wait_exit(&c, 10), 2);
+  CHECK(strstr(c.err, "--path \"--demo\"") != NULL);
 }
 
 int main(void) {

@@ -223,14 +223,21 @@ int cli_web_main(int argc, char **argv) {
       {"path", &w.opts.path}, {"workers", &workers}, {"drain-timeout", &drain}, {"access-log", &w.opts.access_log},
       {NULL, NULL}};
   cli_app_init(&app, "web", "weft.web", web_usage);
-  /* --demo is a flag without a value: take it out before the common parser sees the rest */
+  /* --demo and --worker are flags without a value: take them out before the common parser sees
+   * the rest, unless one stands where an option's value goes ("--path --demo" names a folder
+   * "--demo": the parser then says so, rather than --path swallowing the next option). */
   char **args = calloc((size_t)argc + 1, sizeof *args);
   if (!args) return CLI_EXIT_FAILURE;
   int nargs = 0;
+  bool value_due = false;
   for (int i = 0; i < argc; i++) {
-    if (i > 0 && strcmp(argv[i], "--demo") == 0) w.opts.demo = true;
-    else if (i > 0 && strcmp(argv[i], "--worker") == 0) w.opts.worker = true;
+    bool flag = i > 0 && !value_due && (strcmp(argv[i], "--demo") == 0 || strcmp(argv[i], "--worker") == 0);
+    if (flag && argv[i][2] == 'd') w.opts.demo = true;
+    else if (flag) w.opts.worker = true;
     else args[nargs++] = argv[i];
+    /* an option (not a flag, no "=value") takes the next word as its value */
+    value_due = !flag && !value_due && i > 0 && strncmp(argv[i], "--", 2) == 0 && !strchr(argv[i], '=') &&
+                strcmp(argv[i], "--help") != 0;
   }
   int rc = cli_parse(&app, nargs, args, extra);
   free(args);
