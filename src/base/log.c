@@ -328,19 +328,43 @@ static void format_time(double t, char out[48]) {
   snprintf(out + n, 48 - n, ".%03dZ", (int)ms);
 }
 
-void weft_log_text_observer(const weft_log_event *ev, void *file) {
-  FILE *f = file ? file : stderr;
+/* Writes a line rendered by render to f in one piece: the line is built in memory first and
+ * goes out with one fwrite, so lines never interleave, neither between threads sharing the FILE
+ * (its lock) nor between processes sharing the file (an unbuffered stderr makes one write(2) of
+ * it: `weft web --workers N` has N+1 processes logging to one stderr). Without memory for the
+ * line, it is written piece by piece under the lock, as before. */
+static void write_line(FILE *f, void (*render)(FILE *, const weft_log_event *), const weft_log_event *ev) {
+  char *line = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&line, &len);
+  if (m) {
+    render(m, ev);
+    if (fclose(m) == 0) {
+      flockfile(f);
+      fwrite(line, 1, len, f);
+      funlockfile(f);
+      fflush(f);
+      free(line); /* open_memstream's, from the C library */
+      return;
+    }
+    free(line);
+  }
+  flockfile(f);
+  render(f, ev);
+  funlockfile(f);
+  fflush(f);
+}
+
+static void render_text(FILE *f, const weft_log_event *ev) {
   char when[48];
   format_time(ev->time, when);
-  /* One lock per line, so lines from reactors on other threads sharing the FILE never interleave. */
-  flockfile(f);
   fprintf(f, "%s [%s#%s] ", when, ev->ns ? ev->ns : "", weft_log_level_name(ev->level));
   sink s = {.f = f};
   render_message(&s, ev);
   fputc('\n', f);
-  funlockfile(f);
-  fflush(f);
 }
+
+void weft_log_text_observer(const weft_log_event *ev, void *file) { write_line(file ? file : stderr, render_text, ev); }
 
 static void json_string(FILE *f, const char *str) {
   fputc('"', f);
@@ -408,9 +432,7 @@ static int json_key_taken(const weft_log_event *ev, size_t i) {
   return 0;
 }
 
-void weft_log_json_observer(const weft_log_event *ev, void *file) {
-  FILE *f = file ? file : stderr;
-  flockfile(f);
+static void render_json(FILE *f, const weft_log_event *ev) {
   fputs("{\"time\":", f);
   json_double(f, ev->time);
   fputs(",\"level\":", f);
@@ -431,9 +453,9 @@ void weft_log_json_observer(const weft_log_event *ev, void *file) {
     json_value(f, &ev->fields[i]);
   }
   fputs("}\n", f);
-  funlockfile(f);
-  fflush(f);
 }
+
+void weft_log_json_observer(const weft_log_event *ev, void *file) { write_line(file ? file : stderr, render_json, ev); }
 
 /* ---- levels ----------------------------------------------------------------------------------- */
 

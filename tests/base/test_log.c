@@ -3,6 +3,10 @@
 #include <locale.h>
 #include <math.h>
 #include <time.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -494,8 +498,61 @@ static void test_json_numbers(void) {
   }
 }
 
+/* Processes logging to one file (weft web's workers share its stderr): each line leaves in one
+ * write, so none is cut by another's. Two children write 300 long lines each, text and JSON, to
+ * one unbuffered stream on an O_APPEND file; every line read back is whole. */
+static void test_lines_whole_across_processes(void) {
+  char path[] = "/tmp/weft-log-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  pid_t kids[2];
+  for (int k = 0; k < 2; k++) {
+    kids[k] = fork();
+    REQUIRE(kids[k] >= 0);
+    if (kids[k] == 0) {
+      FILE *f = fopen(path, "a");
+      if (!f) _exit(2);
+      setvbuf(f, NULL, _IONBF, 0); /* as stderr is */
+      weft_log_publisher *p;
+      if (weft_log_publisher_new(&p) != 0) _exit(2);
+      weft_log_add_observer(p, WEFT_LOG_INFO, k ? weft_log_json_observer : weft_log_text_observer, f);
+      for (int i = 0; i < 300; i++)
+        weft_log_emit(p, WEFT_LOG_INFO, "t", "line {n} of child {k} with some padding to make it longer",
+                      WEFT_LOG_INT("n", i), WEFT_LOG_INT("k", k), WEFT_LOG_END);
+      weft_log_publisher_free(p);
+      fclose(f);
+      _exit(0);
+    }
+  }
+  for (int k = 0; k < 2; k++) {
+    int st;
+    REQUIRE(waitpid(kids[k], &st, 0) == kids[k]);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  FILE *f = fopen(path, "r");
+  REQUIRE(f);
+  char line[1024];
+  int text = 0, json = 0, bad = 0;
+  while (fgets(line, sizeof line, f)) {
+    bool is_json = line[0] == '{';
+    bool whole = is_json ? strstr(line, "\"text\":\"line ") && strstr(line, "of child 1 with some padding to make it longer\"") &&
+                               strcmp(line + strlen(line) - 2, "}\n") == 0
+                         : strstr(line, "[t#info] line ") && strstr(line, "of child 0 with some padding to make it longer\n");
+    if (!whole) bad++;
+    else if (is_json) json++;
+    else text++;
+  }
+  fclose(f);
+  unlink(path);
+  CHECK_INT(bad, 0);
+  CHECK_INT(text, 300);
+  CHECK_INT(json, 300);
+}
+
 int main(void) {
   RUN(test_level_names_and_parse);
+  RUN(test_lines_whole_across_processes);
   RUN(test_observer_level_filtering);
   RUN(test_enabled);
   RUN(test_default_stderr_until_observer_added);
