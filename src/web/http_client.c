@@ -283,6 +283,36 @@ static bool absolute_uri(const char *s) {
   return *s == ':';
 }
 
+/* RFC 3986 section 5.2.4 on the path part of p (up to '?'), in place, the fragment dropped: "/a/b/../c/./d"
+ * becomes "/a/c/d"; ".." never climbs above the root. */
+static void remove_dot_segments(char *p) {
+  p[strcspn(p, "#")] = '\0'; /* a fragment is the client's, never sent */
+  if (p[0] != '/') return;
+  size_t end = strcspn(p, "?"), out = 0, i = 0;
+  char *tail = p + end; /* the query (and fragment), kept as is */
+  while (i < end) {
+    size_t seg_end = i + 1;
+    while (seg_end < end && p[seg_end] != '/') seg_end++;
+    /* the segment is p[i+1 .. seg_end) when p[i] is '/' (paths here always start with '/') */
+    size_t len = seg_end - i - 1;
+    const char *seg = p + i + 1;
+    bool last = seg_end >= end;
+    if (len == 1 && seg[0] == '.') {
+      if (last) p[out++] = '/';
+    } else if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+      while (out > 0 && p[--out] != '/') {
+      }
+      if (last) p[out++] = '/';
+    } else {
+      memmove(p + out, p + i, seg_end - i);
+      out += seg_end - i;
+    }
+    i = seg_end;
+  }
+  if (out == 0) p[out++] = '/';
+  memmove(p + out, tail, strlen(tail) + 1);
+}
+
 void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
   if (q->redirects >= q->o.max_redirects) {
     char why[64];
@@ -293,18 +323,22 @@ void weft__hc_req_redirect(hc_req *q, int status, const char *location) {
   char buf[4400];
   if (absolute_uri(location)) snprintf(buf, sizeof buf, "%s", location);
   else if (location[0] == '/' && location[1] == '/') snprintf(buf, sizeof buf, "%s:%s", q->url.scheme, location);
-  else if (location[0] == '/')
-    snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,
-             q->url.ipv6 ? "]" : "", q->url.port, location);
   else {
-    char base[4096];
-    snprintf(base, sizeof base, "%s", q->url.target);
-    char *qm = strchr(base, '?');
-    if (qm) *qm = 0;
-    char *slash = strrchr(base, '/');
-    if (slash && location[0] != '?') slash[1] = 0; /* "?q" keeps the whole path */
-    snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,
-             q->url.ipv6 ? "]" : "", q->url.port, base, location);
+    char path[4400]; /* the merged path (RFC 3986 section 5.2.2), then without its dot segments */
+    if (location[0] == '/') {
+      snprintf(path, sizeof path, "%s", location);
+    } else {
+      char base[4096];
+      snprintf(base, sizeof base, "%s", q->url.target);
+      char *qm = strchr(base, '?');
+      if (qm) *qm = 0;
+      char *slash = strrchr(base, '/');
+      if (slash && location[0] != '?') slash[1] = 0; /* "?q" keeps the whole path */
+      snprintf(path, sizeof path, "%s%s", base, location);
+    }
+    remove_dot_segments(path);
+    snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s", q->url.scheme, q->url.ipv6 ? "[" : "", q->url.host,
+             q->url.ipv6 ? "]" : "", q->url.port, path);
   }
   weft_http_url u;
   char why[128];

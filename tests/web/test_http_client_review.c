@@ -42,6 +42,12 @@ static void handler(weft_http_request *req, void *user) {
     redirect(req, 307, "/echo");
   } else if (!strcmp(path, "/next")) {
     redirect(req, 302, "/echo?next=http://elsewhere.test/x");
+  } else if (!strcmp(path, "/a/b/up")) {
+    redirect(req, 302, "../c/./echo-dots?x=1#frag");
+  } else if (!strcmp(path, "/a/over")) {
+    redirect(req, 302, "/../../echo");
+  } else if (!strcmp(path, "/a/c/echo-dots")) {
+    weft_http_respond(req, 200, NULL, 0, "dots", 4);
   } else if (!strcmp(path, "/dir/list")) {
     size_t ql = 0;
     const char *qs = weft_http_request_query(req, &ql);
@@ -230,6 +236,21 @@ static void test_relative_location_with_url_in_query(void) {
   if (resp) CHECK_STR(weft_http_response_url(resp), "http://app.test:80/dir/list?page=2");
   body = body_of(&f, resp, why, sizeof why);
   CHECK_STR(body, "page=2");
+  free(body);
+  /* dot segments are resolved (RFC 3986 section 5.2.4), never above the root; the fragment is
+   * not sent */
+  resp = response_of(&f, weft_http_agent_request(f.agent, "GET", "http://app.test/a/b/up", &o), why, sizeof why);
+  if (!resp) fprintf(stderr, "  %s\n", why);
+  CHECK(resp != NULL);
+  if (resp) CHECK_STR(weft_http_response_url(resp), "http://app.test:80/a/c/echo-dots?x=1");
+  body = body_of(&f, resp, why, sizeof why);
+  CHECK_STR(body, "dots");
+  free(body);
+  resp = response_of(&f, weft_http_agent_request(f.agent, "GET", "http://app.test/a/over", &o), why, sizeof why);
+  CHECK(resp != NULL);
+  if (resp) CHECK_STR(weft_http_response_url(resp), "http://app.test:80/echo");
+  body = body_of(&f, resp, why, sizeof why);
+  CHECK_STR(body, "GET  q=");
   free(body);
   fx_done(&f);
 }
