@@ -367,11 +367,42 @@ static void test_usage(void) {
   CHECK(strstr(c.err, "--path \"--demo\"") != NULL);
 }
 
+/* A folder without index.html: 403 by default, a listing with --list-directories (also given to
+ * the workers: each one builds its own static root). */
+static void test_list_directories(void) {
+  char dir[160], file[200], body[2048];
+  snprintf(dir, sizeof dir, "%s/docs", site);
+  REQUIRE(mkdir(dir, 0755) == 0 || errno == EEXIST);
+  snprintf(file, sizeof file, "%s/readme.txt", dir);
+  FILE *f = fopen(file, "w");
+  REQUIRE(f);
+  fputs("r\n", f);
+  fclose(f);
+  const char *plain[] = {"web", "--path", site, "--listen", "tcp:0:interface=127.0.0.1", NULL};
+  const char *listing[] = {"web", "--path", site, "--listen", "tcp:0:interface=127.0.0.1", "--list-directories",
+                           "--workers", "1", NULL};
+  for (int k = 0; k < 2; k++) {
+    child c;
+    spawn(&c, k ? listing : plain);
+    int port = listening_port(&c);
+    REQUIRE(port > 0);
+    if (k) REQUIRE(wait_for(&c, "listening on 127.0.0.1:", 2, 10)); /* the worker's too */
+    int status = get(port, "/docs/", body, sizeof body);
+    CHECK_INT(status, k ? 200 : 403);
+    if (k) CHECK(strstr(body, "readme.txt") != NULL);
+    kill(c.pid, SIGTERM);
+    CHECK_INT(wait_exit(&c, 10), 0);
+  }
+  unlink(file);
+  rmdir(dir);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   atexit(kill_live);
   make_site();
   RUN(test_usage);
+  RUN(test_list_directories);
   RUN(test_sigterm_drains);
   RUN(test_drain_timeout);
   RUN(test_access_log_text_and_sighup);

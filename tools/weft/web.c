@@ -141,12 +141,16 @@ static const char web_usage[] =
     "                          (default 10; 0: no deadline)\n"
     "  --access-log FILE|-     log every request in Combined Log Format (JSON lines with\n"
     "                          --log-format json) to FILE, or stdout for -\n"
+    "  --list-directories      answer a folder without index.html with a listing (default: 403)\n"
     "  --demo                  also answer GET /demo/hello and /demo/sleep/<ms> (coroutine handlers\n"
     "                          that await a timer and name the worker's pid)\n";
 
 /* Makes the static root and the router; returns -1 to go on, or an exit status. */
 static int web_setup(cli_app *app, web_state *w) {
-  int rc = weft_http_static_new(&w->root, w->opts.path, NULL);
+  weft_http_static_options so;
+  weft_http_static_options_init(&so);
+  so.list_directories = w->opts.list_directories;
+  int rc = weft_http_static_new(&w->root, w->opts.path, &so);
   if (rc == WEFT_EINVAL) return cli_usage_error(app, "--path \"%s\" is not a directory", w->opts.path);
   if (rc) return cli_usage_error(app, "--path \"%s\": %s", w->opts.path, weft_strerror(rc));
   rc = weft_http_router_new(&w->router);
@@ -223,7 +227,7 @@ int cli_web_main(int argc, char **argv) {
       {"path", &w.opts.path}, {"workers", &workers}, {"drain-timeout", &drain}, {"access-log", &w.opts.access_log},
       {NULL, NULL}};
   cli_app_init(&app, "web", "weft.web", web_usage);
-  /* --demo and --worker are flags without a value: take them out before the common parser sees
+  /* --demo, --list-directories and --worker are flags without a value: take them out before the common parser sees
    * the rest, unless one stands where an option's value goes ("--path --demo" names a folder
    * "--demo": the parser then says so, rather than --path swallowing the next option). */
   char **args = calloc((size_t)argc + 1, sizeof *args);
@@ -231,8 +235,11 @@ int cli_web_main(int argc, char **argv) {
   int nargs = 0;
   bool value_due = false;
   for (int i = 0; i < argc; i++) {
-    bool flag = i > 0 && !value_due && (strcmp(argv[i], "--demo") == 0 || strcmp(argv[i], "--worker") == 0);
+    bool flag = i > 0 && !value_due &&
+                (strcmp(argv[i], "--demo") == 0 || strcmp(argv[i], "--worker") == 0 ||
+                 strcmp(argv[i], "--list-directories") == 0);
     if (flag && argv[i][2] == 'd') w.opts.demo = true;
+    else if (flag && argv[i][2] == 'l') w.opts.list_directories = true;
     else if (flag) w.opts.worker = true;
     else args[nargs++] = argv[i];
     /* an option (not a flag, no "=value") takes the next word as its value */

@@ -17,6 +17,7 @@ typedef struct web_opts {
   int workers;            /* --workers N; 0: serve in this process */
   double drain_timeout;   /* --drain-timeout S */
   bool demo;              /* --demo: the /demo/ routes */
+  bool list_directories;  /* --list-directories: a listing for folders without index.html */
   bool worker;            /* --worker: started by a supervisor (drains when it goes away) */
 } web_opts;
 

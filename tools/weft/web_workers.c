@@ -254,6 +254,7 @@ static int build_argv(sup *s, const web_opts *o, char *exe, char (*bufs)[32]) {
     s->argv[a++] = o->access_log;
   }
   if (o->demo) s->argv[a++] = "--demo";
+  if (o->list_directories) s->argv[a++] = "--list-directories";
   for (int i = 0; i < s->nend; i++) {
     snprintf(bufs[1 + i], sizeof bufs[1 + i], "fd:%d", 3 + i);
     s->argv[a++] = "--listen";
