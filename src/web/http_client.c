@@ -210,9 +210,12 @@ static void pool_run(hc_pool *p) {
       weft__hc_conn_start(idle, q);
       continue;
     }
-    unsigned connecting = 0;
+    /* A connection for each waiting request that no connection being made will take, up to
+     * the limit: a burst of N requests opens N connections at once, not one per round trip. */
+    unsigned connecting = 0, waiting = 0;
     for (hc_conn *c = p->conns; c; c = c->next) connecting += !c->up && !c->dead;
-    if (p->open >= p->a->o.max_per_host || connecting > 0) return;
+    for (hc_req *w = p->wait_head; w && waiting <= connecting; w = w->wait_next) waiting++;
+    if (p->open >= p->a->o.max_per_host || connecting >= waiting) return;
     hc_req *first = p->wait_head;
     hc_conn *c = weft__hc_conn_new(p);
     if (!c) {
@@ -224,7 +227,7 @@ static void pool_run(hc_pool *p) {
       }
       continue;
     }
-    return; /* its readiness runs the pool again */
+    /* and maybe another, for the next waiting request; each one's readiness runs the pool again */
   }
 }
 

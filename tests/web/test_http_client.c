@@ -316,6 +316,34 @@ static void test_pool_limit(void) {
   fx_done(&f);
 }
 
+/* A burst of requests to one host opens a connection for each (up to the per-host limit) at
+ * once, rather than one per connect round trip: 3 held requests, 3 connections in the first turns;
+ * a limit of 2 keeps the third waiting for a free one. */
+static void test_pool_burst(void) {
+  for (int limit = 0; limit <= 2; limit += 2) {
+    fx f;
+    fx_init(&f, (unsigned)limit);
+    weft_deferred *d[3];
+    for (int i = 0; i < 3; i++) d[i] = weft_http_agent_request(f.agent, "GET", "http://app.test/slow", NULL);
+    CHECK_INT(weft_http_agent_open_connections(f.agent), limit ? 2 : 3); /* all being made at once */
+    turn(&f, 5);
+    CHECK_INT(f.app.nheld, limit ? 2 : 3);
+    for (int round = 0; round < 2 && f.app.nheld; round++) {
+      int n = f.app.nheld;
+      f.app.nheld = 0;
+      for (int i = 0; i < n; i++) weft_http_respond(f.app.held[i], 200, NULL, 0, "ok", 2);
+      turn(&f, 5);
+    }
+    for (int i = 0; i < 3; i++) {
+      char *b = body_of(&f, response_of(&f, d[i]));
+      CHECK_STR(b, "ok");
+      free(b);
+    }
+    CHECK_INT(weft_http_agent_connections_made(f.agent), limit ? 2 : 3);
+    fx_done(&f);
+  }
+}
+
 static void test_bad_url(void) {
   fx f;
   fx_init(&f, 0);
@@ -447,6 +475,7 @@ int main(void) {
   RUN(test_redirects);
   RUN(test_timeout_and_cancel);
   RUN(test_pool_limit);
+  RUN(test_pool_burst);
   RUN(test_bad_url);
   RUN(test_streaming_backpressure);
   return CHECK_DONE();

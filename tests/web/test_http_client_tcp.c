@@ -165,6 +165,36 @@ static void test_keep_alive_and_refused(void) {
   weft_reactor_free(r);
 }
 
+/* A burst of requests to one host starts a connection for each at once (up to the per-host
+ * limit), not one per connect round trip; once answered, all of them stay for reuse. */
+static void test_burst_connects_at_once(void) {
+  weft_reactor *r;
+  REQUIRE(weft_reactor_new(&r, NULL) == 0);
+  srv s;
+  srv_start(&s, r, NULL, NULL);
+  weft_http_agent *a;
+  REQUIRE(weft_http_agent_new(&a, r, NULL) == 0);
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/b", s.portno);
+  weft_deferred *d[3];
+  for (int i = 0; i < 3; i++) d[i] = weft_http_agent_request(a, "GET", url, NULL);
+  CHECK_INT(weft_http_agent_open_connections(a), 3); /* before any turn of the reactor */
+  for (int i = 0; i < 3; i++) {
+    REQUIRE(wait_for(r, d[i]));
+    weft_value v;
+    REQUIRE(weft_success_result_of(d[i], &v, NULL, 0) == 0);
+    weft_value_release(v);
+    weft_deferred_unref(d[i]);
+  }
+  CHECK_INT(s.count.accepted, 3);
+  weft_http_agent_free(a);
+  spin(r, 0.05);
+  srv_stop(&s, r);
+  spin(r, 0.05);
+  CHECK_INT(weft_reactor_open_handles(r), 0);
+  weft_reactor_free(r);
+}
+
 static void test_https(void) {
   weft_reactor *r;
   REQUIRE(weft_reactor_new(&r, NULL) == 0);
@@ -276,6 +306,7 @@ static void test_weft_get(void) {
 int main(void) {
   pki_make(&pki);
   RUN(test_keep_alive_and_refused);
+  RUN(test_burst_connects_at_once);
   RUN(test_https);
   RUN(test_weft_get);
   pki_remove(&pki);
