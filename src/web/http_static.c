@@ -445,7 +445,9 @@ static void serve_opened(weft_http_static *st, weft_http_request *req, weft__sfi
   size_t rl, n = 0;
   const char *range = weft_http_request_header(req, "Range", &rl);
   weft__range r[WEFT__RANGES_MAX];
-  int kind = range && if_range_holds(req, &a.v) ? weft__ranges_parse(range, rl, size, r, &n) : WEFT__RANGE_NONE;
+  /* An empty file has no byte to range over: it is sent whole (as nginx does), never a 416. */
+  int kind = range && size > 0 && if_range_holds(req, &a.v) ? weft__ranges_parse(range, rl, size, r, &n)
+                                                             : WEFT__RANGE_NONE;
   if (kind == WEFT__RANGE_UNSATISFIABLE) {
     char cr[48];
     snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);

@@ -50,6 +50,7 @@ static void setup_with(fixture *f, const char *mime_types, void (*tweak)(weft_ht
   write_file(f->dir, "www/index.html", "<h1>root</h1>");
   write_file(f->dir, "www/sub/index.html", "<h1>sub</h1>");
   write_file(f->dir, "www/digits.bin", "0123456789");
+  write_file(f->dir, "www/zero.bin", "");
   snprintf(p, sizeof p, "%s/www/out", f->dir);
   REQUIRE(symlink("../secret.txt", p) == 0);
   snprintf(p, sizeof p, "%s/www/alias.txt", f->dir);
@@ -293,6 +294,10 @@ static void test_ranges(void) {
   CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: bytes=10-\r\n"), 416);
   CHECK_STR(hdr("Content-Range"), "bytes */10");
   CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: bytes=-0\r\n"), 416);
+  /* an empty file has no bytes to range over: the whole (empty) file, as nginx answers */
+  CHECK_INT(request(&f, "GET", "/files/zero.bin", "Range: bytes=-5\r\n"), 200);
+  CHECK_STR(hdr("Content-Length"), "0");
+  CHECK_INT(request(&f, "GET", "/files/zero.bin", "Range: bytes=0-\r\n"), 200);
   CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: bytes=5-2\r\n"), 200); /* invalid: ignored */
   CHECK_STR(body_buf, "0123456789");
   CHECK_INT(request(&f, "GET", "/files/digits.bin", "Range: items=1-2\r\n"), 200);
