@@ -59,9 +59,26 @@ int weft_http_vhosts_add(weft_http_vhosts *vh, const char *host, weft_http_route
 
 void weft_http_vhosts_set_default(weft_http_vhosts *vh, weft_http_router *rt) { vh->dflt = rt; }
 
+/* The host a request names: an absolute-form target's authority wins over Host (RFC 9112
+ * section 3.2.2: a server must ignore Host then), less any userinfo; else the Host field. */
+static const char *request_host(weft_http_request *req, size_t *len) {
+  size_t tl;
+  const char *t = weft_http_request_target(req, &tl);
+  const char *sep = tl && t[0] != '/' && t[0] != '*' ? memchr(t, ':', tl) : NULL;
+  if (sep && (size_t)(t + tl - sep) >= 3 && sep[1] == '/' && sep[2] == '/') {
+    const char *a = sep + 3, *end = t + tl, *e = a;
+    while (e < end && *e != '/' && *e != '?' && *e != '#') e++;
+    const char *at = memchr(a, '@', (size_t)(e - a));
+    if (at) a = at + 1;
+    *len = (size_t)(e - a);
+    return a;
+  }
+  return weft_http_request_header(req, "Host", len);
+}
+
 void weft_http_vhosts_route(weft_http_vhosts *vh, weft_http_request *req) {
   size_t len = 0;
-  const char *host = weft_http_request_header(req, "Host", &len);
+  const char *host = request_host(req, &len);
   weft_http_router *rt = vh->dflt;
   if (host) {
     /* The port goes: after the closing bracket of an IPv6 literal, or from the first ':'. */

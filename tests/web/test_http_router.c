@@ -331,6 +331,13 @@ static void test_vhosts(void) {
   CHECK_STR(body_buf, "default");
   CHECK_INT(request(&f, "GET", "/", "other.org:80"), 200);
   CHECK_STR(body_buf, "default");
+  /* an absolute-form target names the host; Host is ignored then (RFC 9112 section 3.2.2) */
+  CHECK_INT(request(&f, "GET", "http://example.com:81/", "other.org"), 200);
+  CHECK_STR(body_buf, "a");
+  CHECK_INT(request(&f, "GET", "http://someone@[::1]/?q=1", "example.com"), 200);
+  CHECK_STR(body_buf, "b");
+  CHECK_INT(request(&f, "GET", "http://other.org/", "example.com"), 200);
+  CHECK_STR(body_buf, "default");
   teardown(&f);
   weft_http_vhosts_free(vh);
   weft_http_router_free(a);
