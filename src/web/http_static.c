@@ -231,17 +231,22 @@ static bool etag_listed(const char *list, size_t len, const char *etag) {
   return false;
 }
 
-/* An HTTP date (IMF-fixdate) as seconds, or -1. */
+/* An HTTP date as seconds, or -1: IMF-fixdate, and the two obsolete forms a recipient must
+ * still accept (RFC 9110 section 5.6.7): RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and
+ * asctime ("Sun Nov  6 08:49:37 1994"). */
 static time_t parse_date(const char *s, size_t len) {
+  static const char *const forms[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"};
   char buf[64];
   if (len >= sizeof buf) return -1;
   memcpy(buf, s, len);
   buf[len] = '\0';
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  const char *end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (!end || *end) return -1;
-  return timegm(&tm);
+  for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(buf, forms[i], &tm);
+    if (end && !*end) return timegm(&tm);
+  }
+  return -1;
 }
 
 static bool not_modified(weft_http_request *req, const validators *v) {

@@ -203,6 +203,10 @@ static void test_conditional(void) {
   CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT\r\n"), 200);
   CHECK_STR(body_buf, "hello, static world\n");
   CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: garbage\r\n"), 200);
+  /* the obsolete date forms a recipient must accept (RFC 9110 section 5.6.7) */
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT\r\n"), 304);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sun Nov  6 08:49:37 1994\r\n"), 304);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sun Nov  6 08:49:36 1994\r\n"), 200);
   /* If-None-Match wins over If-Modified-Since. */
   CHECK_INT(request(&f, "GET", "/files/hello.txt",
                     "If-None-Match: \"other\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
