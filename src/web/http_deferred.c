@@ -72,9 +72,16 @@ static void log_failure(weft_http_request *req, const weft_failure *f) {
 
 static const char internal_error[] = "Internal Server Error\n";
 
+/* weft_http_respond out of memory leaves req unfinished: nothing else would ever finish it, so
+ * the connection is closed instead (the client sees it end without an answer). */
+static void respond_or_abort(weft_http_request *req, int status, const weft_http_header *h, size_t nh,
+                             const void *body, size_t len) {
+  if (weft_http_respond(req, status, h, nh, body, len) == WEFT_ENOMEM) weft__http_response_abort(req);
+}
+
 static void answer_500(weft_http_request *req) {
   static const weft_http_header ct = {"Content-Type", "text/plain; charset=utf-8"};
-  weft_http_respond(req, 500, &ct, 1, internal_error, sizeof internal_error - 1);
+  respond_or_abort(req, 500, &ct, 1, internal_error, sizeof internal_error - 1);
 }
 
 static void answer_failure(weft_http_request *req, weft_failure *f) {
@@ -94,15 +101,18 @@ static void answer_value(weft_http_request *req, weft_value v) {
   }
   if (v.kind == WEFT_VALUE_PTR && v.destroy == resp_value_free) {
     resp_value *rv = v.v.p;
-    if (weft_http_respond(req, rv->status, rv->headers, rv->nheaders, rv->body, rv->len) == WEFT_EINVAL) {
+    int rc = weft_http_respond(req, rv->status, rv->headers, rv->nheaders, rv->body, rv->len);
+    if (rc == WEFT_EINVAL) {
       log_request_error(req, "{method} {target} from {peer}: {failure}", "invalid status or header");
       answer_500(req);
+    } else if (rc == WEFT_ENOMEM) {
+      weft__http_response_abort(req);
     }
     return;
   }
   if (v.kind == WEFT_VALUE_STR && v.v.s) {
     weft_http_header ct = {"Content-Type", srv->default_content_type};
-    weft_http_respond(req, 200, &ct, srv->default_content_type ? 1 : 0, v.v.s, strlen(v.v.s));
+    respond_or_abort(req, 200, &ct, srv->default_content_type ? 1 : 0, v.v.s, strlen(v.v.s));
     return;
   }
   log_request_error(req, "{method} {target} from {peer}: {failure}",
