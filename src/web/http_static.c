@@ -213,7 +213,7 @@ static void make_validators(const struct stat *sb, validators *v) {
 static bool slice_eq(const char *a, size_t al, const char *b) { return al == strlen(b) && memcmp(a, b, al) == 0; }
 
 /* If-None-Match: a list of entity tags, compared weakly (W/ ignored), or "*". */
-static bool etag_listed(const char *list, size_t len, const char *etag) {
+static bool etag_listed_as(const char *list, size_t len, const char *etag, bool weak) {
   size_t i = 0;
   while (i < len) {
     while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ',')) i++;
@@ -224,12 +224,20 @@ static bool etag_listed(const char *list, size_t len, const char *etag) {
     const char *tag = list + i;
     size_t tl = e - i;
     if (tl == 1 && tag[0] == '*') return true;
-    if (tl > 2 && tag[0] == 'W' && tag[1] == '/') tag += 2, tl -= 2;
+    if (tl > 2 && tag[0] == 'W' && tag[1] == '/') {
+      if (!weak) { /* a weak tag never matches strongly */
+        i = j;
+        continue;
+      }
+      tag += 2, tl -= 2;
+    }
     if (tl && slice_eq(tag, tl, etag)) return true;
     i = j;
   }
   return false;
 }
+
+static bool etag_listed(const char *list, size_t len, const char *etag) { return etag_listed_as(list, len, etag, true); }
 
 /* An HTTP date as seconds, or -1: IMF-fixdate, and the two obsolete forms a recipient must
  * still accept (RFC 9110 section 5.6.7): RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and
@@ -247,6 +255,18 @@ static time_t parse_date(const char *s, size_t len) {
     if (end && !*end) return timegm(&tm);
   }
   return -1;
+}
+
+/* If-Match (strong comparison), else If-Unmodified-Since: false when the request's condition
+ * does not hold, which is answered 412 (RFC 9110 section 13.2.2, steps 1 and 2). */
+static bool preconditions_hold(weft_http_request *req, const validators *v) {
+  size_t len;
+  const char *im = weft_http_request_header(req, "If-Match", &len);
+  if (im) return etag_listed_as(im, len, v->etag, false);
+  const char *ius = weft_http_request_header(req, "If-Unmodified-Since", &len);
+  if (!ius) return true;
+  time_t t = parse_date(ius, len);
+  return t < 0 || v->mtime <= t; /* an invalid date is ignored */
 }
 
 static bool not_modified(weft_http_request *req, const validators *v) {
@@ -441,6 +461,12 @@ static void serve_opened(weft_http_static *st, weft_http_request *req, weft__sfi
   size_t el = strlen(a.v.etag);
   if (gzip && el + 3 < sizeof a.v.etag) /* never the identity's tag, even for the same size and time */
     memcpy(a.v.etag + el - 1, "-gz\"", 5);
+  if (!preconditions_hold(req, &a.v)) {
+    weft_http_header h[2] = {{"ETag", a.v.etag}, {"Content-Type", "text/plain; charset=utf-8"}};
+    static const char body[] = "Precondition Failed\n";
+    weft_http_respond(req, 412, h, 2, body, sizeof body - 1);
+    return;
+  }
   if (not_modified(req, &a.v)) {
     weft_http_header h[3] = {{"ETag", a.v.etag}, {"Last-Modified", a.v.last_modified}, {"Vary", "Accept-Encoding"}};
     weft_http_respond(req, 304, h, gzip ? 3 : 2, NULL, 0);

@@ -207,6 +207,16 @@ static void test_conditional(void) {
   CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT\r\n"), 304);
   CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sun Nov  6 08:49:37 1994\r\n"), 304);
   CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Modified-Since: Sun Nov  6 08:49:36 1994\r\n"), 200);
+  /* If-Match and If-Unmodified-Since: 412 when they do not hold (RFC 9110 section 13.2.2) */
+  snprintf(line, sizeof line, "If-Match: \"other\", %s\r\n", etag);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", line), 200);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Match: *\r\n"), 200);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Match: \"other\"\r\n"), 412);
+  snprintf(line, sizeof line, "If-Match: W/%s\r\n", etag); /* weak never matches strongly */
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", line), 412);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:36 GMT\r\n"), 412);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), 200);
+  CHECK_INT(request(&f, "GET", "/files/hello.txt", "If-Unmodified-Since: garbage\r\n"), 200);
   /* If-None-Match wins over If-Modified-Since. */
   CHECK_INT(request(&f, "GET", "/files/hello.txt",
                     "If-None-Match: \"other\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
