@@ -2,7 +2,8 @@
  *
  * A static root answers GET and HEAD for the files below a directory: Content-Type from the
  * extension (the MIME table is read once, at creation), Content-Length, Last-Modified and an ETag
- * made of the size and modification time; 304 for If-None-Match / If-Modified-Since.
+ * made of the size and modification time; 304 for If-None-Match / If-Modified-Since, 412 for
+ * If-Match / If-Unmodified-Since that do not hold.
  *
  * Ranges: "Range: bytes=..." with one range answers 206 with Content-Range; with several, 206
  * multipart/byteranges (a random boundary per response), the ranges sorted and overlapping or
