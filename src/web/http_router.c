@@ -6,11 +6,12 @@
 #include "web/http_internal.h" /* route parameters into thread-pool snapshots */
 #include "weft/errors.h"
 #include "weft/http_router.h"
+#include "web/http_router_internal.h"
 
 enum { CONV_LIT, CONV_INT, CONV_STR, CONV_PATH };
 enum { CALL_PLAIN, CALL_DEFERRED, CALL_CORO, CALL_THREAD };
 enum { E_ROUTE, E_MOUNT, E_RESOURCE };
-enum { MAX_SEGMENTS = 64, MAX_ALLOW = 32, MAX_DEPTH = 32 };
+enum { MAX_DEPTH = 32 };
 
 typedef struct pseg {
   int conv;
@@ -43,53 +44,8 @@ struct weft_http_router {
   size_t n, cap;
 };
 
-typedef struct param {
-  const char *name;
-  const char *p;
-  size_t len;
-  int64_t i;
-  bool is_int;
-} param;
 
-struct weft_http_match {
-  size_t nparams, nsegs;
-  param params[WEFT_HTTP_ROUTE_MAX_PARAMS];
-  const char *seg_p[MAX_SEGMENTS];
-  size_t seg_len[MAX_SEGMENTS];
-  const char *rest;
-  size_t rest_len;
-  bool probe;        /* only find the route: call nothing */
-  bool probe_stream; /* ...and say whether it streams its body */
-};
-
-/* Methods of the routes whose path matched, for the 405's Allow header. */
-typedef struct allow {
-  const char *m[MAX_ALLOW];
-  size_t len[MAX_ALLOW];
-  size_t n;
-} allow;
-
-typedef struct kid {
-  char *name;
-  weft_http_resource *res;
-} kid;
-
-typedef struct renderer {
-  char *method;
-  weft_http_render_fn fn;
-} renderer;
-
-struct weft_http_resource {
-  void *user;
-  kid *kids;
-  size_t nkids, kcap;
-  renderer *r;
-  size_t nr;
-  weft_http_get_child_fn get_child;
-  bool leaf, owned;
-};
-
-static char *dup_n(const char *s, size_t n) {
+char *weft__router_dup(const char *s, size_t n) {
   char *d = weft__malloc(n + 1);
   if (!d) return NULL;
   memcpy(d, s, n);
@@ -97,7 +53,7 @@ static char *dup_n(const char *s, size_t n) {
   return d;
 }
 
-static bool slice_eq(const char *a, size_t alen, const char *b) { return strlen(b) == alen && memcmp(a, b, alen) == 0; }
+bool weft__router_slice_eq(const char *a, size_t alen, const char *b) { return strlen(b) == alen && memcmp(a, b, alen) == 0; }
 
 /* ---- the match ---- */
 
@@ -139,7 +95,7 @@ const char *weft_http_match_rest(const weft_http_match *m, size_t *len) {
 
 /* ---- 404 and 405 ---- */
 
-static void allow_add(allow *a, const char *m, size_t len) {
+void weft__router_allow_add(weft__allow *a, const char *m, size_t len) {
   for (size_t i = 0; i < a->n; i++)
     if (a->len[i] == len && memcmp(a->m[i], m, len) == 0) return;
   if (a->n == MAX_ALLOW) return;
@@ -153,7 +109,7 @@ static void answer_not_found(weft_http_request *req) {
   weft_http_respond(req, 404, &ct, 1, body, sizeof body - 1);
 }
 
-static void answer_not_allowed(weft_http_request *req, const allow *a) {
+static void answer_not_allowed(weft_http_request *req, const weft__allow *a) {
   static const char body[] = "Method Not Allowed\n";
   char list[MAX_ALLOW * 24];
   size_t n = 0;
@@ -200,7 +156,7 @@ static int parse_seg(const char *p, size_t n, pseg *s) {
   } else if (memchr(p, '<', n) || memchr(p, '>', n)) {
     return WEFT_EINVAL;
   }
-  s->text = dup_n(name, nlen);
+  s->text = weft__router_dup(name, nlen);
   s->len = nlen;
   return s->text ? 0 : WEFT_ENOMEM;
 }
@@ -246,7 +202,7 @@ static int parse_methods(entry *e, const char *methods) {
     while (a < b && *a == ' ') a++;
     while (b > a && b[-1] == ' ') b--;
     if (a == b) return WEFT_EINVAL;
-    if (!(e->methods[e->nmethods] = dup_n(a, (size_t)(b - a)))) return WEFT_ENOMEM;
+    if (!(e->methods[e->nmethods] = weft__router_dup(a, (size_t)(b - a)))) return WEFT_ENOMEM;
     e->nmethods++;
     if (!*end) break;
     p = end + 1;
@@ -324,7 +280,7 @@ static int add_mount(weft_http_router *rt, const char *prefix, int kind, weft_ht
   size_t n = strlen(prefix);
   while (n > 0 && prefix[n - 1] == '/') n--;
   entry e = {.kind = kind, .sub = sub, .res = res, .prefix_len = n};
-  if (!(e.prefix = dup_n(prefix, n))) return WEFT_ENOMEM;
+  if (!(e.prefix = weft__router_dup(prefix, n))) return WEFT_ENOMEM;
   int rc = push_entry(rt, &e);
   if (rc) entry_clear(&e);
   return rc;
@@ -389,22 +345,18 @@ fail:
   return false;
 }
 
-static bool method_matches(const entry *e, const char *m, size_t len, allow *a) {
+static bool method_matches(const entry *e, const char *m, size_t len, weft__allow *a) {
   if (e->any) return true;
-  bool head = slice_eq(m, len, "HEAD");
+  bool head = weft__router_slice_eq(m, len, "HEAD");
   for (size_t i = 0; i < e->nmethods; i++)
-    if (slice_eq(m, len, e->methods[i]) || (head && strcmp(e->methods[i], "GET") == 0)) return true;
+    if (weft__router_slice_eq(m, len, e->methods[i]) || (head && strcmp(e->methods[i], "GET") == 0)) return true;
   for (size_t i = 0; i < e->nmethods; i++) {
-    allow_add(a, e->methods[i], strlen(e->methods[i]));
-    if (strcmp(e->methods[i], "GET") == 0) allow_add(a, "HEAD", 4);
+    weft__router_allow_add(a, e->methods[i], strlen(e->methods[i]));
+    if (strcmp(e->methods[i], "GET") == 0) weft__router_allow_add(a, "HEAD", 4);
   }
   return false;
 }
 
-static bool resource_route(weft_http_resource *res, weft_http_request *req, const char *path, size_t len,
-                           weft_http_match *m, allow *a);
-
-/* Tries rt's entries in order on path; true once one has taken req. */
 /* What a coroutine route starts with; it lives on the router's stack, so the coroutine copies it
  * before anything else (it runs at once, inside weft_coro_start). */
 typedef struct coro_args {
@@ -440,8 +392,9 @@ static void call_route(const entry *e, weft_http_request *req, const weft_http_m
   weft_http_request_answer_deferred(req, d);
 }
 
+/* Tries rt's entries in order on path; true once one has taken req. */
 static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const char *path, size_t len,
-                            weft_http_match *m, allow *a, int depth) {
+                            weft_http_match *m, weft__allow *a, int depth) {
   size_t mlen;
   const char *method = weft_http_request_method(req, &mlen);
   if (depth > MAX_DEPTH) return false;
@@ -464,7 +417,7 @@ static bool router_dispatch(weft_http_router *rt, weft_http_request *req, const 
     if (sublen == 0) sub = "/", sublen = 1;
     else if (sub[0] != '/') continue;
     if (e->kind == E_MOUNT ? router_dispatch(e->sub, req, sub, sublen, m, a, depth + 1)
-                           : resource_route(e->res, req, sub, sublen, m, a))
+                           : weft__resource_route(e->res, req, sub, sublen, m, a))
       return true;
   }
   return false;
@@ -474,7 +427,7 @@ static void router_handler(weft_http_request *req, void *user);
 
 void weft_http_router_route(weft_http_router *rt, weft_http_request *req) {
   weft_http_match m = {0};
-  allow a = {.n = 0};
+  weft__allow a = {.n = 0};
   size_t len;
   const char *path = weft_http_request_path(req, &len);
   /* Called before the body (stream_bodies): only streaming routes take it now; for the others
@@ -498,130 +451,4 @@ static void router_handler(weft_http_request *req, void *user) { weft_http_route
 
 weft_http_handler_binding weft_http_router_handler(weft_http_router *rt) {
   return (weft_http_handler_binding){router_handler, rt};
-}
-
-/* ---- resource trees ---- */
-
-int weft_http_resource_new(weft_http_resource **out, void *user) {
-  *out = weft__calloc(1, sizeof **out);
-  if (!*out) return WEFT_ENOMEM;
-  (*out)->user = user;
-  return 0;
-}
-
-void weft_http_resource_free(weft_http_resource *res) {
-  if (!res) return;
-  for (size_t i = 0; i < res->nkids; i++) {
-    weft__free(res->kids[i].name);
-    weft_http_resource_free(res->kids[i].res);
-  }
-  weft__free(res->kids);
-  for (size_t i = 0; i < res->nr; i++) weft__free(res->r[i].method);
-  weft__free(res->r);
-  weft__free(res);
-}
-
-static weft_http_resource *static_child(const weft_http_resource *res, const char *seg, size_t len) {
-  for (size_t i = 0; i < res->nkids; i++)
-    if (slice_eq(seg, len, res->kids[i].name)) return res->kids[i].res;
-  return NULL;
-}
-
-int weft_http_resource_put_child(weft_http_resource *parent, const char *segment, weft_http_resource *child) {
-  if (!segment || !child || child == parent || child->owned || strchr(segment, '/')) return WEFT_EINVAL;
-  for (size_t i = 0; i < parent->nkids; i++) {
-    if (strcmp(parent->kids[i].name, segment) != 0) continue;
-    weft_http_resource_free(parent->kids[i].res);
-    parent->kids[i].res = child;
-    child->owned = true;
-    return 0;
-  }
-  if (parent->nkids == parent->kcap) {
-    size_t cap = parent->kcap ? parent->kcap * 2 : 4;
-    kid *k = weft__realloc(parent->kids, cap * sizeof *k);
-    if (!k) return WEFT_ENOMEM;
-    parent->kids = k;
-    parent->kcap = cap;
-  }
-  char *name = dup_n(segment, strlen(segment));
-  if (!name) return WEFT_ENOMEM;
-  parent->kids[parent->nkids++] = (kid){name, child};
-  child->owned = true;
-  return 0;
-}
-
-void weft_http_resource_set_get_child(weft_http_resource *res, weft_http_get_child_fn fn) { res->get_child = fn; }
-
-void weft_http_resource_set_leaf(weft_http_resource *res, bool leaf) { res->leaf = leaf; }
-
-void *weft_http_resource_user(const weft_http_resource *res) { return res->user; }
-
-int weft_http_resource_set_render(weft_http_resource *res, const char *method, weft_http_render_fn fn) {
-  if (!method || !*method || !fn) return WEFT_EINVAL;
-  for (size_t i = 0; i < res->nr; i++) {
-    if (strcmp(res->r[i].method, method) != 0) continue;
-    res->r[i].fn = fn;
-    return 0;
-  }
-  renderer *r = weft__realloc(res->r, (res->nr + 1) * sizeof *r);
-  if (!r) return WEFT_ENOMEM;
-  res->r = r;
-  if (!(r[res->nr].method = dup_n(method, strlen(method)))) return WEFT_ENOMEM;
-  r[res->nr++].fn = fn;
-  return 0;
-}
-
-static weft_http_render_fn find_renderer(const weft_http_resource *res, const char *m, size_t len) {
-  for (size_t i = 0; i < res->nr; i++)
-    if (slice_eq(m, len, res->r[i].method)) return res->r[i].fn;
-  if (slice_eq(m, len, "HEAD")) return find_renderer(res, "GET", 3);
-  return NULL;
-}
-
-/* Renders res for req, or lists its methods in a (405) or reports nothing to render (404). */
-static bool render(weft_http_resource *res, weft_http_request *req, weft_http_match *m, allow *a) {
-  size_t mlen;
-  const char *method = weft_http_request_method(req, &mlen);
-  weft_http_render_fn fn = find_renderer(res, method, mlen);
-  if (fn) {
-    if (!m->probe) fn(req, res, m, res->user); /* resources get their body collected */
-    return true;
-  }
-  for (size_t i = 0; i < res->nr; i++) allow_add(a, res->r[i].method, strlen(res->r[i].method));
-  if (find_renderer(res, "GET", 3)) allow_add(a, "HEAD", 4);
-  return false;
-}
-
-/* Walks from res down path ("/a/b"), one segment at a time (Twisted's getChildWithDefault). */
-static bool resource_route(weft_http_resource *res, weft_http_request *req, const char *path, size_t len,
-                           weft_http_match *m, allow *a) {
-  if (len == 0 || path[0] != '/') return false;
-  size_t pos = 1;
-  m->nsegs = 0;
-  m->rest = NULL;
-  m->rest_len = 0;
-  while (!res->leaf) {
-    const char *seg = path + pos;
-    const char *slash = memchr(seg, '/', len - pos);
-    size_t n = slash ? (size_t)(slash - seg) : len - pos;
-    weft_http_resource *next = static_child(res, seg, n);
-    /* A trailing slash with no "" child renders the resource it follows. */
-    if (!next && n == 0 && !slash) break;
-    if (!next && res->get_child) next = res->get_child(res, seg, n, req, res->user);
-    if (!next || m->nsegs == MAX_SEGMENTS) return false;
-    m->seg_p[m->nsegs] = seg;
-    m->seg_len[m->nsegs++] = n;
-    res = next;
-    if (!slash) {
-      pos = len;
-      break;
-    }
-    pos += n + 1;
-  }
-  if (res->leaf && pos < len) {
-    m->rest = path + pos;
-    m->rest_len = len - pos;
-  }
-  if (res->nr == 0) return false;
-  return render(res, req, m, a);
 }
