@@ -1,5 +1,5 @@
-/* http_router.c: routes, mounted sub-routers and resource trees over the HTTP server (Klein's
- * app.route and twisted.web.resource.Resource); virtual hosts are in http_vhosts.c. */
+/* http_router.c: routes and mounted sub-routers over the HTTP server (Klein's app.route);
+ * resource trees mounted on a router are in http_resource.c, virtual hosts in http_vhosts.c. */
 #include <stdlib.h>
 #include <string.h>
 
