@@ -162,15 +162,18 @@ weft_deferred *weft_http_agent_request(weft_http_agent *a, const char *method, c
 
 /* ---- the response ---- */
 
+/* The status line: the code (200), the reason phrase as sent ("" when none), and the version (10
+ * for HTTP/1.0, 11 for HTTP/1.1). Strings live as long as resp. */
 int weft_http_response_status(const weft_http_response *resp);
-const char *weft_http_response_reason(const weft_http_response *resp); /* "" when none */
-int weft_http_response_version(const weft_http_response *resp);        /* 10 or 11 */
+const char *weft_http_response_reason(const weft_http_response *resp);
+int weft_http_response_version(const weft_http_response *resp);
 /* The URL that was finally answered (after redirects). */
 const char *weft_http_response_url(const weft_http_response *resp);
 /* The first header named name (ASCII case ignored), NUL-terminated, or NULL. */
 const char *weft_http_response_get_header(const weft_http_response *resp, const char *name);
+/* The number of header fields, in the order received. */
 size_t weft_http_response_header_count(const weft_http_response *resp);
-/* The i-th header; returns 0 or WEFT_ERANGE. */
+/* The i-th header (strings live as long as resp); returns 0 or WEFT_ERANGE. */
 int weft_http_response_header_at(const weft_http_response *resp, size_t i, const char **name, const char **value);
 
 /* A collected body. */
@@ -178,6 +181,7 @@ typedef struct weft_http_bytes {
   char *data; /* NUL-terminated (not counted in len) */
   size_t len;
 } weft_http_bytes;
+/* Frees a collected body and its data. NULL is ignored. */
 void weft_http_bytes_free(weft_http_bytes *b);
 
 /* Collects the whole body: a new Deferred firing with a weft_http_bytes* (WEFT_VALUE_PTR, freed
@@ -197,6 +201,8 @@ typedef struct weft_http_body_callbacks {
   void *user;
 } weft_http_body_callbacks;
 int weft_http_response_deliver(weft_http_response *resp, const weft_http_body_callbacks *cb);
+/* Stops reading the body's connection (no on_data until resumed), and starts it again. Calls that
+ * do not change the state are ignored. */
 void weft_http_response_pause(weft_http_response *resp);
 void weft_http_response_resume(weft_http_response *resp);
 
