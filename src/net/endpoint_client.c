@@ -163,10 +163,7 @@ int weft_client_endpoint_parse(weft_client_endpoint **out, const char *desc, cha
     rc = weft__ep_assign(&e->type->t, &e->tokens, &e->vals, desc, err, errlen);
     weft__ep_tokens_free(&e->tokens);
   } else if (!head->key && weft__ep_find_client_plugin(head->value, &e->plugin)) {
-    weft_endpoint_args args = {desc, head->value, e->tokens.v + 1, e->tokens.n - 1};
-    char why[256] = "";
-    rc = e->plugin.parse ? e->plugin.parse(&e->state, &args, why, sizeof why, e->plugin.user) : 0;
-    if (rc == WEFT_EPARSE) weft__ep_fail(err, errlen, "bad endpoint \"%s\": %s", desc, why);
+    rc = weft__ep_parse_plugin(e->plugin.parse, e->plugin.user, &e->state, &e->tokens, desc, err, errlen);
   } else {
     rc = weft__ep_unknown_type(desc, false, err, errlen);
   }

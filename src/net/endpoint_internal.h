@@ -89,6 +89,13 @@ int weft__ep_assign(const weft__ep_type *type, const weft__ep_tokens *t, weft__e
                     char *err, size_t errlen);
 void weft__ep_vals_free(weft__ep_vals *v);
 
+/* Runs a plugin's parse (NULL: nothing to parse, 0) over t's arguments after the prefix, into
+ * *state. WEFT_EPARSE gets the message "bad endpoint \"desc\": <the plugin's why>" in err.
+ * Shared by server and client plugins, whose parse functions have the same shape. */
+int weft__ep_parse_plugin(int (*parse)(void **state, const weft_endpoint_args *args, char *why, size_t whylen, void *user),
+                          void *user, void **state, const weft__ep_tokens *t, const char *desc, char *err,
+                          size_t errlen);
+
 /* Canonical descriptions: of a built-in type's values, and of a plugin's tokens as given. */
 int weft__ep_describe(const weft__ep_type *type, const weft__ep_vals *v, char *buf, size_t size);
 int weft__ep_describe_tokens(const weft__ep_tokens *t, char *buf, size_t size);

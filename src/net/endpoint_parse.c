@@ -367,3 +367,14 @@ const char *weft_endpoint_args_get(const weft_endpoint_args *a, const char *key)
     if (a->v[i].key && strcmp(a->v[i].key, key) == 0) found = a->v[i].value;
   return found;
 }
+
+int weft__ep_parse_plugin(int (*parse)(void **state, const weft_endpoint_args *args, char *why, size_t whylen, void *user),
+                          void *user, void **state, const weft__ep_tokens *t, const char *desc, char *err,
+                          size_t errlen) {
+  if (!parse) return 0;
+  weft_endpoint_args args = {desc, t->v[0].value, t->v + 1, t->n - 1};
+  char why[256] = "";
+  int rc = parse(state, &args, why, sizeof why, user);
+  if (rc == WEFT_EPARSE) return weft__ep_fail(err, errlen, "bad endpoint \"%s\": %s", desc, why);
+  return rc;
+}

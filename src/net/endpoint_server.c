@@ -263,14 +263,6 @@ const weft__ep_type *weft__ep_server_type(const char *name) {
 
 /* ---- parse ---- */
 
-static int parse_plugin(weft_server_endpoint *e, const char *desc, char *err, size_t errlen) {
-  weft_endpoint_args args = {desc, e->tokens.v[0].value, e->tokens.v + 1, e->tokens.n - 1};
-  char why[256] = "";
-  int rc = e->plugin.parse ? e->plugin.parse(&e->state, &args, why, sizeof why, e->plugin.user) : 0;
-  if (rc == WEFT_EPARSE) return weft__ep_fail(err, errlen, "bad endpoint \"%s\": %s", desc, why);
-  return rc;
-}
-
 int weft_server_endpoint_parse(weft_server_endpoint **out, const char *desc, char *err, size_t errlen) {
   if (err && errlen) err[0] = '\0';
   if (!out) return WEFT_EINVAL;
@@ -288,7 +280,7 @@ int weft_server_endpoint_parse(weft_server_endpoint **out, const char *desc, cha
     rc = weft__ep_assign(&e->type->t, &e->tokens, &e->vals, desc, err, errlen);
     weft__ep_tokens_free(&e->tokens); /* the values hold what is needed */
   } else if (!head->key && weft__ep_find_server_plugin(head->value, &e->plugin)) {
-    rc = parse_plugin(e, desc, err, errlen);
+    rc = weft__ep_parse_plugin(e->plugin.parse, e->plugin.user, &e->state, &e->tokens, desc, err, errlen);
   } else {
     rc = weft__ep_unknown_type(desc, true, err, errlen);
   }
