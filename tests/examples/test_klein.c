@@ -34,7 +34,7 @@ static void test_injected_reactor_clock(void) {
   REQUIRE(weft_memory_reactor_new(&r) == 0);
   REQUIRE(weft_http_server_new(&srv, r, NULL) == 0);
   klein_app app = {.reactor = r, .delay = 1.0};
-  klein_app_serve(&app, srv);
+  REQUIRE(klein_app_serve(&app, srv) == 0);
   REQUIRE(weft_string_transport_new(&st, r) == 0);
   REQUIRE(weft_string_transport_attach_factory(st, weft_http_server_factory(srv)) == 0);
 
@@ -68,6 +68,7 @@ static void test_injected_reactor_clock(void) {
   weft_string_transport_free(st);
   CHECK_INT(weft_http_server_connections(srv), 0);
   weft_http_server_free(srv);
+  klein_app_free(&app);
   CHECK_INT(weft_reactor_open_handles(r), 0);
   CHECK_INT(weft_reactor_free(r), 0);
 }
